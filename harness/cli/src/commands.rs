@@ -1,0 +1,225 @@
+//! `hil run`, `hil list`, `hil validate`.
+
+use std::io::IsTerminal;
+use std::path::{Path, PathBuf};
+use std::time::SystemTime;
+
+use clap::Args;
+use hil_report::{ReportFiles, Terminal};
+use hil_runner::{EventBus, Planned, Reporter, RunOptions, SnapshotMode};
+
+use crate::catalog::{self, Catalog, CatalogError, ProfileOverride};
+use crate::{EXIT_CONFIG, EXIT_FAIL, EXIT_PASS};
+
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    /// Scenario files, directories, ids or failure ids (`F01`); default: every scenario.
+    pub targets: Vec<String>,
+    #[arg(long, default_value = catalog::DEFAULT_RIG)]
+    pub rig: PathBuf,
+    /// Bless this run's recovery traces as the reviewed snapshots.
+    #[arg(long)]
+    pub accept: bool,
+    #[arg(long, default_value = "reports")]
+    pub report_dir: PathBuf,
+    /// Seed for everything random on the virtual rig; the same seed gives the same run.
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+    /// Run a device with another firmware profile, e.g. `ring=fixtures/profiles/ring-fw-1.9-bootloop.toml`.
+    #[arg(long = "profile", value_name = "DEVICE=FILE")]
+    pub profiles: Vec<ProfileOverride>,
+    /// Print every step, instrument action and device event as it happens.
+    #[arg(long, short)]
+    pub verbose: bool,
+}
+
+pub fn run_command(args: &RunArgs) -> u8 {
+    let catalog = match Catalog::load(&args.rig, &args.profiles, &args.targets) {
+        Ok(c) => c,
+        Err(e) => return config_error(e),
+    };
+    let planned = match catalog.plan() {
+        Ok(p) => p,
+        Err(e) => return config_error(e.into()),
+    };
+    let run_id = run_id();
+    let dir = match unique_dir(&args.report_dir, &run_id) {
+        Ok(dir) => dir,
+        Err(e) => return io_error(&args.report_dir, e),
+    };
+    let files = match ReportFiles::create(&dir) {
+        Ok(f) => f,
+        Err(e) => return io_error(&dir, e),
+    };
+    let files = SharedFiles::new(files);
+    let terminal = Terminal::new(Box::new(std::io::stdout()), args.verbose);
+    let bus = EventBus::new(vec![Box::new(terminal), Box::new(files.clone())]);
+    let options = RunOptions {
+        run_id: dir
+            .file_name()
+            .map_or(run_id, |n| n.to_string_lossy().into_owned()),
+        seed: args.seed,
+        snapshot_mode: if args.accept {
+            SnapshotMode::Accept
+        } else {
+            SnapshotMode::WritePending
+        },
+    };
+    let (summary, _) =
+        match hil_runner::run_all(&planned, &catalog.rig, &hil_sim::start, &bus, &options) {
+            Ok(done) => done,
+            Err(e) => return io_error(&dir, e),
+        };
+    if let Some(e) = files.take_error() {
+        return io_error(&dir, e);
+    }
+    if let Err(e) = point_latest(&args.report_dir, &dir) {
+        return io_error(&args.report_dir.join("latest"), e);
+    }
+    println!("hil: reports in {}", dir.display());
+    if summary.totals.all_passed() {
+        EXIT_PASS
+    } else {
+        EXIT_FAIL
+    }
+}
+
+pub fn list(rig: &Path) -> u8 {
+    let catalog = match Catalog::load(rig, &[], &[]) {
+        Ok(c) => c,
+        Err(e) => return config_error(e),
+    };
+    let planned = match catalog.plan() {
+        Ok(p) => p,
+        Err(e) => return config_error(e.into()),
+    };
+    println!(
+        "{:<28} {:<7} {:<40} {:<24} RUNNABLE ON `{}`",
+        "ID", "FAILURE", "TITLE", "TAGS", catalog.rig.name
+    );
+    for (scenario, plan) in catalog.scenarios.iter().zip(&planned) {
+        let runnable = match plan {
+            Planned::Ready(_) => "yes".to_string(),
+            Planned::Skipped { reasons, .. } => format!("no: {}", reasons.join("; ")),
+        };
+        println!(
+            "{:<28} {:<7} {:<40} {:<24} {runnable}",
+            scenario.id,
+            scenario.failure,
+            scenario.title,
+            scenario.tags.join(",")
+        );
+    }
+    EXIT_PASS
+}
+
+pub fn validate(files: &[PathBuf], rig: &Path) -> u8 {
+    let targets: Vec<String> = files.iter().map(|f| f.display().to_string()).collect();
+    let catalog = match Catalog::load(rig, &[], &targets) {
+        Ok(c) => c,
+        Err(e) => return config_error(e),
+    };
+    match catalog.plan() {
+        Ok(planned) => {
+            let skipped = planned
+                .iter()
+                .filter(|p| matches!(p, Planned::Skipped { .. }))
+                .count();
+            println!(
+                "hil: {} scenario(s) valid against rig `{}` ({} not runnable on it)",
+                planned.len(),
+                catalog.rig.name,
+                skipped
+            );
+            EXIT_PASS
+        }
+        Err(e) => config_error(e.into()),
+    }
+}
+
+fn config_error(e: CatalogError) -> u8 {
+    match e {
+        CatalogError::Config(errors) => {
+            // One plain `file:line:col: message` line per error first: greppable, and what CI logs keep.
+            for error in &errors.errors {
+                eprintln!("error: {error}");
+            }
+            if std::io::stderr().is_terminal() {
+                eprintln!("{:?}", miette::Report::new(errors));
+            } else {
+                for error in errors.errors {
+                    let report = miette::Report::new(error);
+                    eprintln!("{report:?}");
+                }
+            }
+        }
+        CatalogError::Usage(message) => eprintln!("error: {message}"),
+    }
+    EXIT_CONFIG
+}
+
+fn io_error(path: &Path, e: std::io::Error) -> u8 {
+    eprintln!("error: {}: {e}", path.display());
+    EXIT_CONFIG
+}
+
+/// `20261124T071530Z`: sorts by time, safe in file names.
+fn run_id() -> String {
+    humantime::format_rfc3339_seconds(SystemTime::now())
+        .to_string()
+        .replace(['-', ':'], "")
+}
+
+/// `reports/<run-id>`, with a suffix if a run in the same second already took it.
+fn unique_dir(root: &Path, run_id: &str) -> std::io::Result<PathBuf> {
+    std::fs::create_dir_all(root)?;
+    for n in 1.. {
+        let name = if n == 1 {
+            run_id.to_string()
+        } else {
+            format!("{run_id}-{n}")
+        };
+        let dir = root.join(name);
+        match std::fs::create_dir(&dir) {
+            Ok(()) => return Ok(dir),
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
+            Err(e) => return Err(e),
+        }
+    }
+    unreachable!("some suffix is free")
+}
+
+/// Points `reports/latest` at this run, replacing the old link atomically.
+fn point_latest(root: &Path, dir: &Path) -> std::io::Result<()> {
+    let target = dir.file_name().expect("run dir has a name");
+    let tmp = root.join(".latest.tmp");
+    let _ = std::fs::remove_file(&tmp);
+    std::os::unix::fs::symlink(target, &tmp)?;
+    std::fs::rename(tmp, root.join("latest"))
+}
+
+/// The report files are fed by the bus and read back afterwards for their I/O error.
+#[derive(Clone)]
+struct SharedFiles(std::sync::Arc<std::sync::Mutex<ReportFiles>>);
+
+impl SharedFiles {
+    fn new(files: ReportFiles) -> Self {
+        Self(std::sync::Arc::new(std::sync::Mutex::new(files)))
+    }
+
+    fn take_error(&self) -> Option<std::io::Error> {
+        self.0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .take_error()
+    }
+}
+
+impl Reporter for SharedFiles {
+    fn on_event(&mut self, event: &hil_runner::Event) {
+        self.0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .on_event(event);
+    }
+}

@@ -1,0 +1,66 @@
+//! The `hil` command. Exit codes: 0 all passed, 1 any FAIL/ERROR/TIMEOUT, 2 usage or configuration error.
+
+mod catalog;
+mod commands;
+
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand};
+
+pub use catalog::{Catalog, ProfileOverride};
+pub use commands::{RunArgs, run_command};
+
+/// Every scenario passed (skips included).
+pub const EXIT_PASS: u8 = 0;
+/// At least one scenario FAILED, ERRORED or TIMED OUT.
+pub const EXIT_FAIL: u8 = 1;
+/// Bad command line or configuration: nothing was run.
+pub const EXIT_CONFIG: u8 = 2;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "hil",
+    version,
+    about = "Hardware-in-the-loop tests for smart ring ↔ smart lock pairing"
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run scenarios (all of them by default) and write reports/<run-id>/.
+    Run(RunArgs),
+    /// List scenarios and whether they can run on the rig.
+    List {
+        #[arg(long, default_value = catalog::DEFAULT_RIG)]
+        rig: PathBuf,
+    },
+    /// Check scenario, rig and profile files without running anything.
+    Validate {
+        /// Scenario files or directories (default: scenarios/).
+        files: Vec<PathBuf>,
+        #[arg(long, default_value = catalog::DEFAULT_RIG)]
+        rig: PathBuf,
+    },
+}
+
+/// Diagnostics (not results) on stderr, filtered by `HIL_LOG` (e.g. `HIL_LOG=debug`).
+pub fn init_logging() {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("HIL_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
+}
+
+/// Runs a parsed command line and returns the exit code.
+pub fn run(cli: Cli) -> u8 {
+    match cli.command {
+        Command::Run(args) => commands::run_command(&args),
+        Command::List { rig } => commands::list(&rig),
+        Command::Validate { files, rig } => commands::validate(&files, &rig),
+    }
+}

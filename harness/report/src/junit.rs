@@ -1,0 +1,54 @@
+//! JUnit XML: one test case per scenario, classed by rig; ERROR is `<error>`, FAIL and TIMEOUT
+//! are `<failure>`, device logs go to system-out.
+
+use std::time::Duration;
+
+use hil_runner::{Outcome, ScenarioResult, SnapshotStatus};
+use quick_junit::{NonSuccessKind, Report, TestCase, TestCaseStatus, TestSuite};
+
+pub fn junit_xml(
+    run_id: &str,
+    results: &[ScenarioResult],
+) -> Result<String, quick_junit::SerializeError> {
+    let mut report = Report::new(format!("hil {run_id}"));
+    let mut suites: Vec<TestSuite> = Vec::new();
+    for result in results {
+        let suite_name = format!("hil.{}", result.rig);
+        let suite = match suites.iter_mut().find(|s| s.name.as_str() == suite_name) {
+            Some(suite) => suite,
+            None => {
+                suites.push(TestSuite::new(suite_name));
+                suites.last_mut().expect("just pushed")
+            }
+        };
+        suite.add_test_case(test_case(result));
+    }
+    report.add_test_suites(suites);
+    report.to_string()
+}
+
+fn test_case(result: &ScenarioResult) -> TestCase {
+    let mut status = match result.outcome {
+        Outcome::Pass => TestCaseStatus::success(),
+        Outcome::Skipped => TestCaseStatus::skipped(),
+        Outcome::Fail | Outcome::Timeout => TestCaseStatus::non_success(NonSuccessKind::Failure),
+        Outcome::Error => TestCaseStatus::non_success(NonSuccessKind::Error),
+    };
+    if let Some(message) = &result.message {
+        status.set_message(message.as_str());
+    }
+    if !matches!(result.outcome, Outcome::Pass) {
+        status.set_type(result.outcome.label());
+    }
+    if let SnapshotStatus::Mismatch { diff } = &result.snapshot {
+        status.set_description(diff.as_str());
+    }
+    let mut case = TestCase::new(result.id.as_str(), status);
+    case.set_classname(result.rig.as_str())
+        .set_time(Duration::from_secs_f64(result.wall_secs))
+        .set_system_out(result.log.as_str());
+    case.add_property(("failure", result.failure.as_str()));
+    case.add_property(("rig_secs", format!("{:.3}", result.rig_secs).as_str()));
+    case.add_property(("rerun", result.rerun.as_str()));
+    case
+}

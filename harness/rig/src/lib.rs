@@ -1,0 +1,27 @@
+//! What a rig can do, as one small trait per capability.
+//!
+//! Real instrument drivers and the virtual rig's models implement the same traits; the runner
+//! only ever sees these. A failure here is the rig's fault (ERROR), never the device's (FAIL).
+
+mod central;
+mod console;
+mod error;
+mod power;
+
+use std::collections::BTreeMap;
+
+pub use central::{Central, PairFailure, PairOutcome};
+pub use console::Console;
+pub use error::RigError;
+pub use power::{PowerSupply, Readback};
+
+/// A rig's capabilities, connected and ready: the runner's whole view of the bench.
+#[derive(Default)]
+pub struct Rig {
+    /// Power supplies by instrument name.
+    pub power: BTreeMap<String, Box<dyn PowerSupply>>,
+    /// Centrals (phones, dongles) by instrument name.
+    pub centrals: BTreeMap<String, Box<dyn Central>>,
+    /// Device consoles by device name.
+    pub consoles: BTreeMap<String, Box<dyn Console>>,
+}

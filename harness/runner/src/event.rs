@@ -1,0 +1,220 @@
+//! The one event stream. Every observable thing in a run is an `Event`; reporters, the recovery
+//! snapshot and the exit code are all derived from it. Nothing else prints results.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use hil_rig::Readback;
+use hil_scenario::{Phase, Unit};
+use serde::Serialize;
+
+#[derive(Clone, Debug, Serialize)]
+pub struct Event {
+    /// Time on the rig's clock since the scenario (or the run, for run events) started;
+    /// virtual time on the virtual rig.
+    #[serde(serialize_with = "secs")]
+    pub at: Duration,
+    #[serde(flatten)]
+    pub kind: EventKind,
+}
+
+#[derive(Clone, Debug, Serialize)]
+#[serde(tag = "event", rename_all = "snake_case")]
+pub enum EventKind {
+    RunStarted {
+        run_id: String,
+        rig: String,
+        scenarios: usize,
+        seed: u64,
+    },
+    ScenarioStarted {
+        id: String,
+        failure: String,
+        title: String,
+    },
+    StepStarted {
+        phase: Phase,
+        index: usize,
+        action: String,
+        location: String,
+    },
+    /// Something the harness did to an instrument, and what the instrument read back.
+    InstrumentAction {
+        instrument: String,
+        action: String,
+        readback: Readback,
+    },
+    /// A raw line from a device's console.
+    ConsoleLine {
+        device: String,
+        line: String,
+    },
+    /// Something a device did: a console line recognised by its profile, or a central's observation.
+    DeviceEvent {
+        device: String,
+        name: String,
+        fields: BTreeMap<String, String>,
+        /// Fields that belong in the recovery snapshot.
+        keep: Vec<String>,
+    },
+    Measurement(Measurement),
+    StepFinished {
+        phase: Phase,
+        index: usize,
+        outcome: Outcome,
+        message: Option<String>,
+    },
+    ScenarioFinished(Box<ScenarioResult>),
+    RunFinished(RunSummary),
+}
+
+/// How a scenario (or a step) ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum Outcome {
+    Pass,
+    /// The device did not behave: an expectation, a limit or the recovery snapshot failed.
+    Fail,
+    /// The rig failed: an instrument, a port, a console. Not the device's fault.
+    Error,
+    /// The scenario ran past its `timeout`.
+    Timeout,
+    /// Not run: the rig lacks a capability the scenario needs.
+    Skipped,
+}
+
+impl Outcome {
+    pub fn is_success(self) -> bool {
+        matches!(self, Outcome::Pass | Outcome::Skipped)
+    }
+
+    pub fn label(self) -> &'static str {
+        match self {
+            Outcome::Pass => "PASS",
+            Outcome::Fail => "FAIL",
+            Outcome::Error => "ERROR",
+            Outcome::Timeout => "TIMEOUT",
+            Outcome::Skipped => "SKIPPED",
+        }
+    }
+}
+
+impl fmt::Display for Outcome {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.label())
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Measurement {
+    pub name: String,
+    pub value: f64,
+    pub unit: Unit,
+    pub min: Option<f64>,
+    pub max: Option<f64>,
+    pub warn: Option<f64>,
+    pub verdict: Verdict,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Verdict {
+    Pass,
+    Warn,
+    Fail,
+    /// No limit declared: recorded only.
+    Recorded,
+}
+
+impl fmt::Display for Measurement {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let unit = self.unit.symbol();
+        write!(f, "{} = {:.3}{unit}", self.name, self.value)?;
+        if let Some(max) = self.max {
+            write!(f, " (max {max}{unit})")?;
+        }
+        if let Some(min) = self.min {
+            write!(f, " (min {min}{unit})")?;
+        }
+        Ok(())
+    }
+}
+
+/// What happened to the recovery snapshot.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+#[serde(tag = "status", rename_all = "snake_case")]
+pub enum SnapshotStatus {
+    Matched,
+    /// Written by `--accept`.
+    Accepted,
+    /// No reviewed snapshot exists yet.
+    Missing {
+        trace: String,
+    },
+    Mismatch {
+        diff: String,
+    },
+    /// The scenario ended before a trace worth comparing existed (ERROR, TIMEOUT, SKIPPED).
+    NotChecked,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct ScenarioResult {
+    pub id: String,
+    pub failure: String,
+    pub title: String,
+    pub path: PathBuf,
+    pub rig: String,
+    pub outcome: Outcome,
+    /// The first reason for the outcome, one line.
+    pub message: Option<String>,
+    pub warnings: Vec<String>,
+    pub measurements: Vec<Measurement>,
+    pub snapshot: SnapshotStatus,
+    /// Rig-clock duration: virtual time on the virtual rig.
+    pub rig_secs: f64,
+    pub wall_secs: f64,
+    pub seed: u64,
+    /// The command that re-runs just this scenario.
+    pub rerun: String,
+    /// Every device's console, in order, stamped with rig time.
+    pub log: String,
+}
+
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct Totals {
+    pub pass: usize,
+    pub fail: usize,
+    pub error: usize,
+    pub timeout: usize,
+    pub skipped: usize,
+}
+
+impl Totals {
+    pub fn add(&mut self, outcome: Outcome) {
+        *match outcome {
+            Outcome::Pass => &mut self.pass,
+            Outcome::Fail => &mut self.fail,
+            Outcome::Error => &mut self.error,
+            Outcome::Timeout => &mut self.timeout,
+            Outcome::Skipped => &mut self.skipped,
+        } += 1;
+    }
+
+    pub fn all_passed(&self) -> bool {
+        self.fail + self.error + self.timeout == 0
+    }
+}
+
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct RunSummary {
+    pub totals: Totals,
+    pub rig_secs: f64,
+    pub wall_secs: f64,
+}
+
+fn secs<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_f64(d.as_secs_f64())
+}

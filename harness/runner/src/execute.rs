@@ -1,0 +1,524 @@
+//! Runs one plan against a connected rig and reports everything through the event bus.
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
+
+use hil_rig::{Central, Console, PairOutcome, RigError};
+use hil_scenario::{Action, Expect, Plan, PlannedStep, PowerSetting, Profile, Unit};
+use tokio::task::JoinHandle;
+use tokio::time::{Instant, sleep, timeout, timeout_at};
+
+use crate::bus::EventBus;
+use crate::event::{EventKind, Measurement, Outcome, ScenarioResult, SnapshotStatus, Verdict};
+use crate::snapshot::{self, SnapshotMode};
+use crate::trace::recovery_trace;
+
+/// The app's pause between pairing attempts.
+const RETRY_BACKOFF: Duration = Duration::from_secs(5);
+/// After the last step, time for devices to finish what they started, so the trace ends at rest.
+const SETTLE: Duration = Duration::from_secs(2);
+
+/// Everything a scenario run needs besides the rig handles.
+pub struct ScenarioContext<'a> {
+    pub plan: &'a Plan,
+    pub rig: &'a hil_scenario::Rig,
+    pub bus: &'a EventBus,
+    pub seed: u64,
+    pub snapshot_mode: SnapshotMode,
+    pub rerun: String,
+}
+
+/// Why a step stopped the scenario.
+struct Stop {
+    outcome: Outcome,
+    message: String,
+}
+
+impl From<RigError> for Stop {
+    fn from(e: RigError) -> Self {
+        Stop {
+            outcome: Outcome::Error,
+            message: e.to_string(),
+        }
+    }
+}
+
+fn fail(message: String) -> Stop {
+    Stop {
+        outcome: Outcome::Fail,
+        message,
+    }
+}
+
+/// A console fault seen by a monitor task, surfaced at the next step boundary.
+type FaultSlot = Arc<Mutex<Option<RigError>>>;
+
+pub async fn run_scenario(ctx: ScenarioContext<'_>, mut rig: hil_rig::Rig) -> ScenarioResult {
+    let wall = std::time::Instant::now();
+    let plan = ctx.plan;
+    let bus = ctx.bus;
+    bus.restart_clock();
+    let started = Instant::now();
+    bus.emit(EventKind::ScenarioStarted {
+        id: plan.id.clone(),
+        failure: plan.failure.clone(),
+        title: plan.title.clone(),
+    });
+
+    let fault = FaultSlot::default();
+    let monitors: Vec<JoinHandle<()>> = std::mem::take(&mut rig.consoles)
+        .into_iter()
+        .filter_map(|(device, console)| {
+            let profile = ctx.rig.devices.get(&device)?.profile.clone();
+            Some(spawn_monitor(
+                device,
+                profile,
+                console,
+                bus.clone(),
+                fault.clone(),
+            ))
+        })
+        .collect();
+
+    let mut executor = Executor {
+        plan,
+        bus,
+        rig: &mut rig,
+        fault,
+        measurements: Vec::new(),
+        last_action: (0, Duration::ZERO),
+    };
+    let stop = match timeout(plan.timeout, executor.run_steps()).await {
+        Ok(Ok(())) => None,
+        Ok(Err(stop)) => Some(stop),
+        Err(_) => Some(Stop {
+            outcome: Outcome::Timeout,
+            message: format!(
+                "scenario did not finish within its timeout of {}",
+                humantime::format_duration(plan.timeout)
+            ),
+        }),
+    };
+    let measurements = std::mem::take(&mut executor.measurements);
+    sleep(SETTLE).await;
+    let trace = recovery_trace(&bus.recorded_since(0));
+    let teardown = safe_state(ctx.rig, &mut rig, bus).await;
+    for monitor in monitors {
+        monitor.abort();
+    }
+
+    let (mut outcome, mut message) = match stop {
+        Some(stop) => (stop.outcome, Some(stop.message)),
+        None => (Outcome::Pass, None),
+    };
+    if let Err(e) = teardown {
+        if outcome == Outcome::Pass {
+            outcome = Outcome::Error;
+            message = Some(format!("safe state not reached: {e}"));
+        }
+    }
+    let mut warnings = Vec::new();
+    for m in &measurements {
+        match m.verdict {
+            Verdict::Fail if outcome == Outcome::Pass => {
+                outcome = Outcome::Fail;
+                message = Some(format!("measurement out of limits: {m}"));
+            }
+            Verdict::Warn => warnings.push(format!("measurement past its warning limit: {m}")),
+            _ => {}
+        }
+    }
+
+    let snapshot = if matches!(outcome, Outcome::Pass | Outcome::Fail) {
+        // A failed run's trace is offered for review, never blessed.
+        let mode = match (ctx.snapshot_mode, outcome) {
+            (SnapshotMode::Accept, Outcome::Fail) => SnapshotMode::WritePending,
+            (mode, _) => mode,
+        };
+        let path = snapshot::snapshot_path(&plan.path, &plan.id);
+        match snapshot::check(&path, &plan.path, &plan.id, &trace, mode) {
+            Ok(status) => status,
+            Err(e) => {
+                outcome = Outcome::Error;
+                message = Some(format!("snapshot {}: {e}", path.display()));
+                SnapshotStatus::NotChecked
+            }
+        }
+    } else {
+        SnapshotStatus::NotChecked
+    };
+    match &snapshot {
+        SnapshotStatus::Mismatch { diff } if outcome == Outcome::Pass => {
+            outcome = Outcome::Fail;
+            message = Some(format!(
+                "recovery differs from the reviewed snapshot: {}",
+                snapshot::first_difference(diff).unwrap_or("(whitespace)")
+            ));
+        }
+        SnapshotStatus::Missing { .. } if outcome == Outcome::Pass => {
+            outcome = Outcome::Fail;
+            message = Some("no reviewed snapshot yet: run with --accept to create it".into());
+        }
+        _ => {}
+    }
+
+    let log = console_log(bus);
+    let result = ScenarioResult {
+        id: plan.id.clone(),
+        failure: plan.failure.clone(),
+        title: plan.title.clone(),
+        path: plan.path.clone(),
+        rig: ctx.rig.name.clone(),
+        outcome,
+        message,
+        warnings,
+        measurements,
+        snapshot,
+        rig_secs: started.elapsed().as_secs_f64(),
+        wall_secs: wall.elapsed().as_secs_f64(),
+        seed: ctx.seed,
+        rerun: ctx.rerun,
+        log,
+    };
+    bus.emit(EventKind::ScenarioFinished(Box::new(result.clone())));
+    result
+}
+
+fn console_log(bus: &EventBus) -> String {
+    bus.recorded_since(0)
+        .iter()
+        .filter_map(|e| match &e.kind {
+            EventKind::ConsoleLine { device, line } => Some(format!(
+                "{:>9.3} {device:>6} | {line}\n",
+                e.at.as_secs_f64()
+            )),
+            _ => None,
+        })
+        .collect()
+}
+
+/// Reads a console until it closes, turning lines into events through the device's profile.
+fn spawn_monitor(
+    device: String,
+    profile: Arc<Profile>,
+    mut console: Box<dyn Console>,
+    bus: EventBus,
+    fault: FaultSlot,
+) -> JoinHandle<()> {
+    tokio::spawn(async move {
+        loop {
+            match console.read_line().await {
+                Ok(Some(line)) => {
+                    let recognised = profile.recognise(&line);
+                    bus.emit(EventKind::ConsoleLine {
+                        device: device.clone(),
+                        line,
+                    });
+                    if let Some(r) = recognised {
+                        bus.emit(EventKind::DeviceEvent {
+                            device: device.clone(),
+                            name: r.event,
+                            fields: r.fields,
+                            keep: r.keep,
+                        });
+                    }
+                }
+                Ok(None) => return,
+                Err(e) => {
+                    *fault.lock().unwrap_or_else(PoisonError::into_inner) = Some(e);
+                    return;
+                }
+            }
+        }
+    })
+}
+
+/// Switches off every supply channel that feeds a device.
+async fn safe_state(
+    description: &hil_scenario::Rig,
+    rig: &mut hil_rig::Rig,
+    bus: &EventBus,
+) -> Result<(), RigError> {
+    let mut first_error = None;
+    for feed in description
+        .devices
+        .values()
+        .filter_map(|d| d.power.as_ref())
+    {
+        let Some(psu) = rig.power.get_mut(&feed.instrument) else {
+            continue;
+        };
+        match psu.off(feed.channel).await {
+            Ok(readback) => {
+                bus.emit(EventKind::InstrumentAction {
+                    instrument: feed.instrument.clone(),
+                    action: format!("safe state: ch{} off", feed.channel),
+                    readback,
+                });
+            }
+            // Keep going: the other channels still need switching off.
+            Err(e) => {
+                first_error.get_or_insert(e);
+            }
+        }
+    }
+    first_error.map_or(Ok(()), Err)
+}
+
+struct Executor<'a> {
+    plan: &'a Plan,
+    bus: &'a EventBus,
+    rig: &'a mut hil_rig::Rig,
+    fault: FaultSlot,
+    measurements: Vec<Measurement>,
+    /// Event cursor and rig time at the start of the last step that acted on the rig (anything but
+    /// `wait_for`): a `wait_for` looks from there, so it sees what that action caused even if it
+    /// happened at once, and consecutive `wait_for`s all look from the same point.
+    last_action: (usize, Duration),
+}
+
+impl Executor<'_> {
+    async fn run_steps(&mut self) -> Result<(), Stop> {
+        for step in &self.plan.steps {
+            let mark = self.bus.mark();
+            let at = self
+                .bus
+                .emit(EventKind::StepStarted {
+                    phase: step.phase,
+                    index: step.index,
+                    action: step.action.to_string(),
+                    location: step.location.clone(),
+                })
+                .at;
+            let mut result = self.step(step).await;
+            if let Some(e) = self
+                .fault
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .take()
+            {
+                result = Err(e.into());
+            }
+            let (outcome, message) = match &result {
+                Ok(()) => (Outcome::Pass, None),
+                Err(stop) => (stop.outcome, Some(stop.message.clone())),
+            };
+            self.bus.emit(EventKind::StepFinished {
+                phase: step.phase,
+                index: step.index,
+                outcome,
+                message,
+            });
+            result.map_err(|stop| Stop {
+                message: format!(
+                    "{} step {} ({}): {}",
+                    step.phase, step.index, step.location, stop.message
+                ),
+                ..stop
+            })?;
+            if !matches!(step.action, Action::WaitFor { .. }) {
+                self.last_action = (mark, at);
+            }
+        }
+        Ok(())
+    }
+
+    async fn step(&mut self, step: &PlannedStep) -> Result<(), Stop> {
+        match &step.action {
+            Action::Power {
+                device: _,
+                instrument,
+                channel,
+                setting,
+            } => {
+                let psu =
+                    self.rig.power.get_mut(instrument).ok_or_else(|| {
+                        RigError::new(instrument, "power supply is not connected")
+                    })?;
+                let (readback, action) = match setting {
+                    PowerSetting::On(sp) => {
+                        (psu.apply(*channel, *sp).await?, format!("ch{channel} {sp}"))
+                    }
+                    PowerSetting::Off => (psu.off(*channel).await?, format!("ch{channel} off")),
+                };
+                self.bus.emit(EventKind::InstrumentAction {
+                    instrument: instrument.clone(),
+                    action,
+                    readback,
+                });
+                let want_on = matches!(setting, PowerSetting::On(_));
+                if readback.output_on != want_on {
+                    return Err(RigError::new(
+                        instrument,
+                        format!(
+                            "output reads back {} after it was switched {}",
+                            on_off(readback.output_on),
+                            on_off(want_on)
+                        ),
+                    )
+                    .into());
+                }
+                Ok(())
+            }
+            Action::Pair {
+                central,
+                device,
+                expect,
+                within,
+                attempts,
+            } => {
+                self.pair(central, device, *expect, *within, *attempts)
+                    .await
+            }
+            Action::WaitFor {
+                device,
+                event,
+                with,
+                within,
+                measure,
+            } => {
+                let (from, since) = self.last_action;
+                let wanted = |e: &crate::event::Event| match &e.kind {
+                    EventKind::DeviceEvent {
+                        device: d,
+                        name,
+                        fields,
+                        ..
+                    } => {
+                        d == device
+                            && name == event
+                            && with.iter().all(|(k, v)| fields.get(k) == Some(v))
+                    }
+                    _ => false,
+                };
+                let deadline = Instant::now() + *within;
+                match timeout_at(deadline, self.bus.wait_for(from, wanted)).await {
+                    Ok(seen) => {
+                        if let Some(name) = measure {
+                            self.measure(name, seen.at.saturating_sub(since));
+                        }
+                        Ok(())
+                    }
+                    Err(_) => Err(fail(format!(
+                        "{device} did not report `{event}`{} within {}",
+                        describe_fields(with),
+                        humantime::format_duration(*within)
+                    ))),
+                }
+            }
+            Action::Wait(duration) => {
+                sleep(*duration).await;
+                Ok(())
+            }
+        }
+    }
+
+    async fn pair(
+        &mut self,
+        central_name: &str,
+        device: &str,
+        expect: Expect,
+        within: Duration,
+        attempts: u32,
+    ) -> Result<(), Stop> {
+        let central: &mut Box<dyn Central> = self
+            .rig
+            .centrals
+            .get_mut(central_name)
+            .ok_or_else(|| RigError::new(central_name, "central is not connected"))?;
+        let started = Instant::now();
+        let deadline = started + within;
+        let mut last = String::from("no attempt fitted in the deadline");
+        for attempt in 1..=attempts {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                break;
+            }
+            let outcome = timeout(left, central.pair(device, left)).await;
+            let reason = match outcome {
+                Ok(Ok(PairOutcome::Paired)) => {
+                    self.bus
+                        .emit(phone_event(central_name, "paired", device, None));
+                    self.measure("pairing_time", started.elapsed());
+                    return match expect {
+                        Expect::Ok => Ok(()),
+                        Expect::Fail => Err(fail(format!(
+                            "{device} paired with {central_name} on attempt {attempt}, but the step expects pairing to fail"
+                        ))),
+                    };
+                }
+                Ok(Ok(PairOutcome::Failed(failure))) => failure.to_string(),
+                Ok(Err(e)) => return Err(e.into()),
+                Err(_) => "step deadline".to_string(),
+            };
+            self.bus.emit(phone_event(
+                central_name,
+                "pair_failed",
+                device,
+                Some(&reason),
+            ));
+            last = reason;
+            if attempt < attempts {
+                sleep(RETRY_BACKOFF.min(deadline.saturating_duration_since(Instant::now()))).await;
+            }
+        }
+        match expect {
+            Expect::Fail => Ok(()),
+            Expect::Ok => Err(fail(format!(
+                "{device} did not pair with {central_name} within {} ({attempts} attempt(s); last: {last})",
+                humantime::format_duration(within)
+            ))),
+        }
+    }
+
+    fn measure(&mut self, name: &str, value: Duration) {
+        let limit = self.plan.limits.iter().find(|l| l.name == name);
+        let value = value.as_secs_f64();
+        let verdict = match limit {
+            None => Verdict::Recorded,
+            Some(l)
+                if l.max.is_some_and(|max| value > max) || l.min.is_some_and(|min| value < min) =>
+            {
+                Verdict::Fail
+            }
+            Some(l) if l.warn.is_some_and(|warn| value > warn) => Verdict::Warn,
+            Some(_) => Verdict::Pass,
+        };
+        let measurement = Measurement {
+            name: name.to_string(),
+            value,
+            unit: Unit::Seconds,
+            min: limit.and_then(|l| l.min),
+            max: limit.and_then(|l| l.max),
+            warn: limit.and_then(|l| l.warn),
+            verdict,
+        };
+        self.bus.emit(EventKind::Measurement(measurement.clone()));
+        self.measurements.push(measurement);
+    }
+}
+
+/// What the central observed, as an event on its own lane.
+fn phone_event(central: &str, name: &str, device: &str, reason: Option<&str>) -> EventKind {
+    let mut fields = BTreeMap::from([("device".to_string(), device.to_string())]);
+    let mut keep = vec!["device".to_string()];
+    if let Some(reason) = reason {
+        fields.insert("reason".into(), reason.into());
+        keep.push("reason".into());
+    }
+    EventKind::DeviceEvent {
+        device: central.to_string(),
+        name: name.to_string(),
+        fields,
+        keep,
+    }
+}
+
+fn describe_fields(with: &BTreeMap<String, String>) -> String {
+    with.iter().map(|(k, v)| format!(" {k}={v}")).collect()
+}
+
+fn on_off(on: bool) -> &'static str {
+    if on { "on" } else { "off" }
+}

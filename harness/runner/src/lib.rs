@@ -1,0 +1,20 @@
+//! Plan → execution → one typed event stream.
+//!
+//! The executor drives capability traits and never prints; everything it observes becomes an
+//! [`Event`] on the [`EventBus`], which reporters, the recovery trace and the snapshot consume.
+
+mod bus;
+mod event;
+mod execute;
+mod run;
+pub mod snapshot;
+mod trace;
+
+pub use bus::{EventBus, Reporter};
+pub use event::{
+    Event, EventKind, Measurement, Outcome, RunSummary, ScenarioResult, SnapshotStatus, Totals,
+    Verdict,
+};
+pub use run::{Connect, Planned, RunOptions, run_all};
+pub use snapshot::SnapshotMode;
+pub use trace::recovery_trace;

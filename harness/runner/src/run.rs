@@ -1,0 +1,120 @@
+//! A run: many scenarios on one rig, one after the other, each on a freshly connected rig.
+
+use std::path::PathBuf;
+
+use hil_scenario::Plan;
+
+use crate::bus::EventBus;
+use crate::event::{EventKind, Outcome, RunSummary, ScenarioResult, SnapshotStatus};
+use crate::execute::{ScenarioContext, run_scenario};
+use crate::snapshot::SnapshotMode;
+
+/// A scenario as the planner left it for this rig.
+pub enum Planned {
+    Ready(Box<Plan>),
+    /// The rig lacks what the scenario needs.
+    Skipped {
+        id: String,
+        failure: String,
+        title: String,
+        path: PathBuf,
+        reasons: Vec<String>,
+    },
+}
+
+pub struct RunOptions {
+    pub run_id: String,
+    pub seed: u64,
+    pub snapshot_mode: SnapshotMode,
+}
+
+/// Connects the capabilities of a rig; called inside the scenario's runtime.
+pub type Connect<'a> = dyn Fn(&hil_scenario::Rig, u64) -> hil_rig::Rig + 'a;
+
+/// Runs every scenario in order and returns the totals. On a virtual rig each scenario runs on a
+/// paused clock, so waits cost no wall time.
+pub fn run_all(
+    planned: &[Planned],
+    rig: &hil_scenario::Rig,
+    connect: &Connect<'_>,
+    bus: &EventBus,
+    options: &RunOptions,
+) -> std::io::Result<(RunSummary, Vec<ScenarioResult>)> {
+    let wall = std::time::Instant::now();
+    bus.emit(EventKind::RunStarted {
+        run_id: options.run_id.clone(),
+        rig: rig.name.clone(),
+        scenarios: planned.len(),
+        seed: options.seed,
+    });
+    let mut summary = RunSummary::default();
+    let mut results = Vec::new();
+    for entry in planned {
+        let result = match entry {
+            Planned::Ready(plan) => {
+                let seed = scenario_seed(options.seed, &plan.id);
+                let runtime = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .start_paused(rig.is_virtual())
+                    .build()?;
+                let ctx = ScenarioContext {
+                    plan,
+                    rig,
+                    bus,
+                    seed,
+                    snapshot_mode: options.snapshot_mode,
+                    rerun: rerun_command(&plan.path, rig, options.seed),
+                };
+                runtime.block_on(async { run_scenario(ctx, connect(rig, seed)).await })
+            }
+            Planned::Skipped {
+                id,
+                failure,
+                title,
+                path,
+                reasons,
+            } => {
+                let result = ScenarioResult {
+                    id: id.clone(),
+                    failure: failure.clone(),
+                    title: title.clone(),
+                    path: path.clone(),
+                    rig: rig.name.clone(),
+                    outcome: Outcome::Skipped,
+                    message: Some(reasons.join("; ")),
+                    warnings: Vec::new(),
+                    measurements: Vec::new(),
+                    snapshot: SnapshotStatus::NotChecked,
+                    rig_secs: 0.0,
+                    wall_secs: 0.0,
+                    seed: options.seed,
+                    rerun: rerun_command(path, rig, options.seed),
+                    log: String::new(),
+                };
+                bus.emit(EventKind::ScenarioFinished(Box::new(result.clone())));
+                result
+            }
+        };
+        summary.totals.add(result.outcome);
+        summary.rig_secs += result.rig_secs;
+        results.push(result);
+    }
+    summary.wall_secs = wall.elapsed().as_secs_f64();
+    bus.emit(EventKind::RunFinished(summary.clone()));
+    Ok((summary, results))
+}
+
+/// Each scenario gets its own seed, derived from the run's, so adding a scenario changes no other.
+fn scenario_seed(seed: u64, id: &str) -> u64 {
+    id.bytes().fold(seed ^ 0xcbf2_9ce4_8422_2325, |h, b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+    })
+}
+
+fn rerun_command(scenario: &std::path::Path, rig: &hil_scenario::Rig, seed: u64) -> String {
+    format!(
+        "hil run {} --rig {} --seed {seed}",
+        scenario.display(),
+        rig.path.display()
+    )
+}

@@ -1,0 +1,20 @@
+//! Scenario, rig and firmware-profile files, and the `Plan` they resolve into.
+//!
+//! Pure: reads configuration files, never touches an instrument. Every error points at
+//! `file:line:col` with the offending span.
+
+mod diagnostic;
+mod duration;
+mod plan;
+mod profile;
+mod rig;
+mod rig_plan;
+mod scenario;
+
+pub use diagnostic::{ConfigError, ConfigErrors, FileError, SourceFile};
+pub use duration::HumanDuration;
+pub use plan::{Action, Limit, Plan, PlanError, PlannedStep, PowerSetting, Scenario, Setpoint};
+pub use profile::{Behaviour, Profile, Recognised, Rule, Transport};
+pub use rig::{Driver, SimModel};
+pub use rig_plan::{Device, Instrument, PowerFeed, Rig};
+pub use scenario::{Expect, Phase, Unit};

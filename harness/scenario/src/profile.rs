@@ -1,0 +1,196 @@
+//! Firmware profiles (`fixtures/profiles/*.toml`): what a firmware build logs and how to read it,
+//! which transports it speaks, and the thresholds it is built with.
+//!
+//! A real board's UART log and a virtual device's console go through the same rules.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use regex::Regex;
+use serde::Deserialize;
+use toml::Spanned;
+
+use crate::diagnostic::{ConfigError, ConfigErrors, Problems, SourceFile};
+use crate::duration::HumanDuration;
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ProfileFile {
+    name: String,
+    version: String,
+    transports: Vec<Transport>,
+    /// Log rules file, relative to this profile.
+    rules: Spanned<String>,
+    #[serde(default)]
+    behaviour: Behaviour,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RulesFile {
+    rule: Vec<RuleSpec>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RuleSpec {
+    /// Regular expression; named groups become event fields.
+    #[serde(rename = "match")]
+    pattern: Spanned<String>,
+    event: String,
+    /// Fields that belong in the recovery snapshot (the rest stay in the event stream only).
+    #[serde(default)]
+    keep: Vec<Spanned<String>>,
+}
+
+#[derive(Clone, Copy, Debug, Deserialize, PartialEq, Eq, PartialOrd, Ord)]
+#[serde(rename_all = "kebab-case")]
+pub enum Transport {
+    Ble,
+    Nfc,
+    Zwave,
+}
+
+/// How the firmware behaves around power and pairing. On hardware these document the build; the
+/// virtual rig runs a firmware model configured by them.
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Behaviour {
+    /// Refuse to start pairing below this state of charge (percent).
+    pub pairing_min_soc: Option<u8>,
+    /// After a brown-out reset, refuse pairing below this state of charge until charged.
+    pub brownout_min_soc: Option<u8>,
+    /// While refusing for low battery, enter system off after this long (protects the cell).
+    pub low_battery_off_after: Option<HumanDuration>,
+    /// Restart a pairing that a reset interrupted, straight after boot.
+    #[serde(default)]
+    pub resume_pairing_after_reset: bool,
+}
+
+/// A loaded, checked firmware profile.
+#[derive(Debug)]
+pub struct Profile {
+    pub name: String,
+    pub version: String,
+    pub transports: Vec<Transport>,
+    pub behaviour: Behaviour,
+    pub rules: Vec<Rule>,
+}
+
+#[derive(Debug)]
+pub struct Rule {
+    pub regex: Regex,
+    pub event: String,
+    pub keep: Vec<String>,
+}
+
+/// A console line recognised by a rule.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Recognised {
+    pub event: String,
+    pub fields: BTreeMap<String, String>,
+    /// Fields that go into the recovery snapshot.
+    pub keep: Vec<String>,
+}
+
+impl Profile {
+    pub fn load(path: &Path) -> Result<Profile, ConfigErrors> {
+        let source = SourceFile::read(path)?;
+        let file: ProfileFile = source.parse()?;
+        let rules_path = path
+            .parent()
+            .unwrap_or(Path::new("."))
+            .join(file.rules.get_ref());
+        let rules_source = SourceFile::read(&rules_path).map_err(|e| match e {
+            ConfigError::Io { source: io, .. } => source.error(
+                file.rules.span(),
+                format!("cannot read rules file {}: {io}", rules_path.display()),
+                Some("the path is relative to the profile file".into()),
+            ),
+            other => other,
+        })?;
+        let rules = compile_rules(&rules_source)?;
+        Ok(Profile {
+            name: file.name,
+            version: file.version,
+            transports: file.transports,
+            behaviour: file.behaviour,
+            rules,
+        })
+    }
+
+    /// Every event name the rules can produce.
+    pub fn events(&self) -> impl Iterator<Item = &str> {
+        let mut seen: Vec<&str> = self.rules.iter().map(|r| r.event.as_str()).collect();
+        seen.sort_unstable();
+        seen.dedup();
+        seen.into_iter()
+    }
+
+    /// The first rule that matches the line, as an event.
+    pub fn recognise(&self, line: &str) -> Option<Recognised> {
+        self.rules.iter().find_map(|rule| {
+            let caps = rule.regex.captures(line)?;
+            let fields = rule
+                .regex
+                .capture_names()
+                .flatten()
+                .filter_map(|name| Some((name.to_string(), caps.name(name)?.as_str().to_string())))
+                .collect();
+            Some(Recognised {
+                event: rule.event.clone(),
+                fields,
+                keep: rule.keep.clone(),
+            })
+        })
+    }
+}
+
+fn compile_rules(source: &SourceFile) -> Result<Vec<Rule>, ConfigErrors> {
+    let file: RulesFile = source.parse()?;
+    let mut problems = Problems::default();
+    let mut rules = Vec::new();
+    for spec in file.rule {
+        let regex = match Regex::new(spec.pattern.get_ref()) {
+            Ok(regex) => regex,
+            Err(e) => {
+                problems.push(source.error(
+                    spec.pattern.span(),
+                    "invalid regular expression",
+                    Some(e.to_string()),
+                ));
+                continue;
+            }
+        };
+        let groups: Vec<&str> = regex.capture_names().flatten().collect();
+        for field in &spec.keep {
+            if !groups.contains(&field.get_ref().as_str()) {
+                problems.push(source.error(
+                    field.span(),
+                    format!(
+                        "`keep` names `{}`, which the pattern does not capture",
+                        field.get_ref()
+                    ),
+                    Some(format!(
+                        "named groups in the pattern: {}",
+                        list_or_none(&groups)
+                    )),
+                ));
+            }
+        }
+        rules.push(Rule {
+            keep: spec.keep.into_iter().map(Spanned::into_inner).collect(),
+            regex,
+            event: spec.event,
+        });
+    }
+    problems.finish(rules)
+}
+
+pub(crate) fn list_or_none(items: &[&str]) -> String {
+    if items.is_empty() {
+        "none".into()
+    } else {
+        items.join(", ")
+    }
+}

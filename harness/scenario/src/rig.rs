@@ -1,0 +1,109 @@
+//! The rig file as written: `rigs/*.toml`. It names the devices under test, the instruments
+//! wired to them, and the limits nothing may exceed.
+
+use std::collections::BTreeMap;
+
+use serde::Deserialize;
+use toml::Spanned;
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RigFile {
+    pub name: String,
+    pub description: Option<String>,
+    #[serde(default)]
+    pub device: BTreeMap<String, DeviceSpec>,
+    #[serde(default)]
+    pub instrument: BTreeMap<String, InstrumentSpec>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DeviceSpec {
+    /// Firmware profile, relative to the rig file: log rules, capabilities, thresholds.
+    pub profile: Spanned<String>,
+    /// On the virtual rig: which simulated hardware runs the firmware.
+    pub sim: Option<SimModel>,
+    pub power: Option<PowerBinding>,
+}
+
+/// Simulated hardware a virtual device runs on.
+#[derive(Clone, Copy, Debug, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum SimModel {
+    /// A smart ring: small LiPo cell, PMIC with under-voltage lockout, haptic motor.
+    Ring,
+    /// A smart lock: 4×AA alkaline pack, motor, BLE radio.
+    Lock,
+}
+
+/// Which instrument channel feeds a device, and the most it may ever be given.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PowerBinding {
+    pub instrument: Spanned<String>,
+    #[serde(default = "first_channel")]
+    pub channel: u8,
+    pub max_volts: f64,
+    pub max_amps: f64,
+    /// Largest series resistance a step may ask for (battery simulators).
+    pub max_series_ohms: Option<f64>,
+}
+
+fn first_channel() -> u8 {
+    1
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct InstrumentSpec {
+    pub driver: Spanned<Driver>,
+    /// Channels of a power supply.
+    pub channels: Option<u8>,
+}
+
+/// Every driver `hil` has. Checked by serde, so a typo is a located error, not a runtime surprise.
+#[derive(Clone, Copy, Debug, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "kebab-case")]
+pub enum Driver {
+    /// The virtual rig's programmable supply; it can emulate a cell's series resistance.
+    VirtualPsu,
+    /// The virtual rig's phone: a BLE central running the companion app.
+    VirtualCentral,
+}
+
+impl Driver {
+    pub fn name(self) -> &'static str {
+        match self {
+            Driver::VirtualPsu => "virtual-psu",
+            Driver::VirtualCentral => "virtual-central",
+        }
+    }
+
+    pub fn is_virtual(self) -> bool {
+        match self {
+            Driver::VirtualPsu | Driver::VirtualCentral => true,
+        }
+    }
+
+    pub fn is_power_supply(self) -> bool {
+        matches!(self, Driver::VirtualPsu)
+    }
+
+    pub fn is_central(self) -> bool {
+        matches!(self, Driver::VirtualCentral)
+    }
+
+    /// Whether the instrument can put a resistance in series with its output.
+    pub fn has_series_resistance(self) -> bool {
+        matches!(self, Driver::VirtualPsu)
+    }
+
+    /// Channels when the rig file does not say.
+    pub fn default_channels(self) -> u8 {
+        match self {
+            Driver::VirtualPsu => 2,
+            Driver::VirtualCentral => 0,
+        }
+    }
+}

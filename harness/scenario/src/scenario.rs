@@ -1,0 +1,214 @@
+//! The scenario file as written: `scenarios/*.toml`. See README "Write a scenario".
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+use serde::Deserialize;
+use toml::Spanned;
+
+use crate::duration::HumanDuration;
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ScenarioFile {
+    /// Stable identity, used for snapshots, reports and re-runs.
+    pub id: Spanned<String>,
+    /// Catalog entry this scenario reproduces (`F01`…`F22`).
+    pub failure: Spanned<String>,
+    pub title: String,
+    #[serde(default)]
+    pub tags: Vec<String>,
+    /// Capabilities the rig must have (`ring`, `ring.power`, `central`, …); a rig without them skips
+    /// the scenario instead of failing it.
+    #[serde(default)]
+    pub needs: Vec<Spanned<String>>,
+    /// Upper bound on the whole scenario; past it the outcome is TIMEOUT.
+    #[serde(default = "default_timeout")]
+    pub timeout: HumanDuration,
+    #[serde(default)]
+    pub setup: Vec<Spanned<Step>>,
+    #[serde(default)]
+    pub reproduce: Vec<Spanned<Step>>,
+    #[serde(default)]
+    pub recover: Vec<Spanned<Step>>,
+    #[serde(default)]
+    pub measure: Vec<MeasureSpec>,
+}
+
+fn default_timeout() -> HumanDuration {
+    HumanDuration(std::time::Duration::from_secs(15 * 60))
+}
+
+/// The three phases of a scenario, in the order they run.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Phase {
+    Setup,
+    Reproduce,
+    Recover,
+}
+
+impl Phase {
+    pub const ALL: [Phase; 3] = [Phase::Setup, Phase::Reproduce, Phase::Recover];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Phase::Setup => "setup",
+            Phase::Reproduce => "reproduce",
+            Phase::Recover => "recover",
+        }
+    }
+}
+
+impl fmt::Display for Phase {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl ScenarioFile {
+    pub fn phase(&self, phase: Phase) -> &[Spanned<Step>] {
+        match phase {
+            Phase::Setup => &self.setup,
+            Phase::Reproduce => &self.reproduce,
+            Phase::Recover => &self.recover,
+        }
+    }
+}
+
+/// One step: a table with exactly one key naming the action.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "snake_case", deny_unknown_fields)]
+pub enum Step {
+    /// Program a device's supply (PSU or battery simulator) and switch it on, or switch it off.
+    Power(PowerStep),
+    /// Ask a central to pair with a device, retrying like the app does.
+    Pair(PairStep),
+    /// Wait until a device reports an event (from its firmware profile's log rules).
+    WaitFor(WaitForStep),
+    /// Let time pass.
+    Wait(HumanDuration),
+}
+
+#[derive(Clone, Copy, Debug, Default, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum Output {
+    #[default]
+    On,
+    Off,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PowerStep {
+    pub device: Spanned<String>,
+    #[serde(default)]
+    pub output: Output,
+    pub volts: Option<Spanned<f64>>,
+    /// Current limit; defaults to the rig's `max_amps` for the device.
+    pub amps: Option<Spanned<f64>>,
+    /// Series resistance that emulates a cell's internal resistance (battery simulators only).
+    pub series_ohms: Option<Spanned<f64>>,
+}
+
+#[derive(Clone, Copy, Debug, Deserialize, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Expect {
+    Ok,
+    Fail,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PairStep {
+    pub central: Spanned<String>,
+    pub device: Spanned<String>,
+    pub expect: Expect,
+    /// Deadline for the whole step, all attempts included.
+    pub within: Option<HumanDuration>,
+    /// Attempts the app makes before giving up (default 1).
+    pub attempts: Option<Spanned<u32>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WaitForStep {
+    pub device: Spanned<String>,
+    pub event: Spanned<String>,
+    /// Fields the event must carry, e.g. `{ reason = "charger_wake" }`.
+    #[serde(default)]
+    pub with: BTreeMap<String, String>,
+    pub within: HumanDuration,
+    /// Record the wait as a measurement with this name.
+    pub measure: Option<String>,
+}
+
+/// Limits for a measurement the steps record (`pairing_time`, or a `wait_for`'s `measure`).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MeasureSpec {
+    pub name: Spanned<String>,
+    pub min: Option<Quantity>,
+    pub max: Option<Quantity>,
+    /// Past this the scenario passes with a warning.
+    pub warn: Option<Quantity>,
+}
+
+/// A limit: a plain number or a duration (stored in seconds).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Quantity {
+    pub value: f64,
+    pub unit: Unit,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Unit {
+    Seconds,
+    Volts,
+    None,
+}
+
+impl Unit {
+    pub fn symbol(self) -> &'static str {
+        match self {
+            Unit::Seconds => "s",
+            Unit::Volts => "V",
+            Unit::None => "",
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for Quantity {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Visitor;
+        impl serde::de::Visitor<'_> for Visitor {
+            type Value = Quantity;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a number or a duration such as \"2m\"")
+            }
+            fn visit_f64<E: serde::de::Error>(self, v: f64) -> Result<Quantity, E> {
+                Ok(Quantity {
+                    value: v,
+                    unit: Unit::None,
+                })
+            }
+            fn visit_i64<E: serde::de::Error>(self, v: i64) -> Result<Quantity, E> {
+                self.visit_f64(v as f64)
+            }
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<Quantity, E> {
+                humantime::parse_duration(v)
+                    .map(|d| Quantity {
+                        value: d.as_secs_f64(),
+                        unit: Unit::Seconds,
+                    })
+                    .map_err(|e| {
+                        E::custom(format!(
+                            "invalid duration {v:?}: {e}; expected a number or a duration such as \"2m\""
+                        ))
+                    })
+            }
+        }
+        d.deserialize_any(Visitor)
+    }
+}

@@ -1,0 +1,366 @@
+//! One simulated device: hardware (power path, brown-out, timing) running a firmware model
+//! configured by the device's profile. It talks only through what a real board exposes: it draws
+//! current from its supply, writes text to its console, advertises, and answers pairing requests.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use hil_rig::{PairFailure, PairOutcome};
+use hil_scenario::Profile;
+use tokio::sync::{mpsc, oneshot, watch};
+use tokio::time::{Instant, sleep, sleep_until};
+
+use crate::battery::state_of_charge;
+use crate::hardware::Hardware;
+
+/// What a supply channel presents to a device.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Supply {
+    pub on: bool,
+    pub volts: f64,
+    pub series_ohms: f64,
+    pub amps_limit: f64,
+}
+
+impl Supply {
+    pub const OFF: Supply = Supply {
+        on: false,
+        volts: 0.0,
+        series_ohms: 0.0,
+        amps_limit: 0.0,
+    };
+}
+
+/// A request over the radio link.
+pub enum LinkRequest {
+    Pair {
+        central: String,
+        reply: oneshot::Sender<PairOutcome>,
+    },
+}
+
+/// The device's wires to the rest of the virtual rig.
+pub struct DeviceIo {
+    pub supply: watch::Receiver<Supply>,
+    pub load: watch::Sender<f64>,
+    pub console: mpsc::UnboundedSender<String>,
+    pub requests: mpsc::Receiver<LinkRequest>,
+    pub advertising: watch::Sender<bool>,
+}
+
+#[derive(Clone, Copy, Debug)]
+enum ResetReason {
+    PowerOn,
+    Brownout,
+    ChargerWake,
+}
+
+impl ResetReason {
+    fn name(self) -> &'static str {
+        match self {
+            ResetReason::PowerOn => "power_on",
+            ResetReason::Brownout => "brownout",
+            ResetReason::ChargerWake => "charger_wake",
+        }
+    }
+}
+
+/// How a powered session of the firmware ended.
+enum SessionEnd {
+    /// Supply switched off or below the power-on threshold.
+    PowerLost,
+    /// The rail collapsed under load.
+    Brownout,
+    /// Firmware asked for system off.
+    SystemOff,
+    /// The virtual rig was torn down.
+    Closed,
+}
+
+/// State that survives a reset but not a power loss (reset-reason register, retained RAM).
+#[derive(Default)]
+struct Retained {
+    brownout: bool,
+    pairing_interrupted: bool,
+}
+
+pub struct Device {
+    name: String,
+    hw: Hardware,
+    profile: Arc<Profile>,
+    io: DeviceIo,
+    retained: Retained,
+    powered_at: Instant,
+}
+
+impl Device {
+    pub fn new(name: String, hw: Hardware, profile: Arc<Profile>, io: DeviceIo) -> Self {
+        Self {
+            name,
+            hw,
+            profile,
+            io,
+            retained: Retained::default(),
+            powered_at: Instant::now(),
+        }
+    }
+
+    pub async fn run(mut self) {
+        let mut reason = ResetReason::PowerOn;
+        loop {
+            let hw = self.hw.clone();
+            let awake = self
+                .wait_supply(|s, load_drop| s.on && s.volts - load_drop >= hw.power_on_volts)
+                .await;
+            if !awake {
+                return;
+            }
+            reason = match self.session(reason).await {
+                SessionEnd::Closed => return,
+                SessionEnd::Brownout => {
+                    self.retained.brownout = true;
+                    ResetReason::Brownout
+                }
+                SessionEnd::PowerLost => {
+                    self.retained = Retained::default();
+                    ResetReason::PowerOn
+                }
+                SessionEnd::SystemOff => {
+                    let Some(wake) = self.hw.charger_wake_volts else {
+                        return;
+                    };
+                    // Asleep until the charger is detected, or the supply goes away entirely.
+                    if !self.wait_supply(|s, _| !s.on || s.volts >= wake).await {
+                        return;
+                    }
+                    if self.io.supply.borrow().on {
+                        ResetReason::ChargerWake
+                    } else {
+                        self.retained = Retained::default();
+                        ResetReason::PowerOn
+                    }
+                }
+            };
+        }
+    }
+
+    /// Waits until `ready(supply, idle drop)` holds; false if the rig is gone.
+    async fn wait_supply(&mut self, ready: impl Fn(&Supply, f64) -> bool) -> bool {
+        loop {
+            let supply = *self.io.supply.borrow_and_update();
+            if ready(&supply, self.drop_at(&supply, self.hw.idle_amps)) {
+                return true;
+            }
+            if self.io.supply.changed().await.is_err() {
+                return false;
+            }
+        }
+    }
+
+    fn drop_at(&self, supply: &Supply, amps: f64) -> f64 {
+        amps * (supply.series_ohms + self.hw.wiring_ohms)
+    }
+
+    /// Volts at the board while drawing `amps`, or `None` if the supply cannot deliver them.
+    fn rail_under(&self, amps: f64) -> Option<f64> {
+        let supply = *self.io.supply.borrow();
+        (supply.on && amps <= supply.amps_limit).then(|| supply.volts - self.drop_at(&supply, amps))
+    }
+
+    fn supply_lost(&self) -> bool {
+        self.rail_under(self.hw.idle_amps)
+            .is_none_or(|v| v < self.hw.brownout_volts)
+    }
+
+    fn state_of_charge(&self) -> (f64, u8) {
+        let volts = self.rail_under(self.hw.idle_amps).unwrap_or(0.0);
+        (volts, state_of_charge(self.hw.chemistry, volts))
+    }
+
+    /// Writes a Zephyr-style log line stamped with uptime.
+    fn log(&self, level: &str, module: &str, message: &str) {
+        let up = self.powered_at.elapsed();
+        let (secs, micros) = (up.as_secs(), up.subsec_micros());
+        let line = format!(
+            "[{:02}:{:02}:{:02}.{:03},{:03}] <{level}> {module}: {message}",
+            secs / 3600,
+            secs / 60 % 60,
+            secs % 60,
+            micros / 1000,
+            micros % 1000
+        );
+        // A closed console just means nobody is listening any more.
+        let _ = self.io.console.send(line);
+    }
+
+    fn advertise(&self, on: bool) {
+        self.io.advertising.send_replace(on);
+    }
+
+    /// Everything the firmware does between a reset and the next.
+    async fn session(&mut self, reason: ResetReason) -> SessionEnd {
+        self.powered_at = Instant::now();
+        self.io.load.send_replace(self.hw.idle_amps);
+        if let Err(end) = self.powered_sleep(self.hw.boot_time).await {
+            return end;
+        }
+        let behaviour = self.profile.behaviour.clone();
+        let _ = self.io.console.send(format!(
+            "*** Booting {} v{} ***",
+            self.profile.name, self.profile.version
+        ));
+        self.log("inf", "pm", &format!("reset reason: {}", reason.name()));
+        let (volts, soc) = self.state_of_charge();
+        self.log("inf", "battery", &format!("{volts:.2} V, {soc} %"));
+
+        let mut low_battery =
+            self.retained.brownout && behaviour.brownout_min_soc.is_some_and(|min| soc < min);
+        self.retained.brownout = false;
+        if low_battery {
+            self.log(
+                "wrn",
+                "battery",
+                &format!("low ({soc} %), pairing disabled until charged"),
+            );
+        }
+
+        if std::mem::take(&mut self.retained.pairing_interrupted)
+            && behaviour.resume_pairing_after_reset
+        {
+            self.log("inf", "pair", "resuming interrupted pairing");
+            if let Err(end) = self.pairing_load().await {
+                self.retained.pairing_interrupted = true;
+                return end;
+            }
+            self.log("wrn", "pair", "peer gone, pairing abandoned");
+        }
+
+        self.advertise(true);
+        self.log("inf", "bt", &format!("advertising as {}", self.name));
+        let mut system_off_at = low_battery
+            .then_some(behaviour.low_battery_off_after)
+            .flatten()
+            .map(|d| Instant::now() + d.0);
+
+        loop {
+            tokio::select! {
+                changed = self.io.supply.changed() => {
+                    if changed.is_err() {
+                        return SessionEnd::Closed;
+                    }
+                    if self.supply_lost() {
+                        return self.power_down(SessionEnd::PowerLost);
+                    }
+                    let (_, soc) = self.state_of_charge();
+                    if low_battery && behaviour.brownout_min_soc.is_some_and(|min| soc >= min) {
+                        low_battery = false;
+                        system_off_at = None;
+                        self.log("inf", "battery", &format!("charging ({soc} %), pairing enabled"));
+                    }
+                }
+                request = self.io.requests.recv() => {
+                    let Some(LinkRequest::Pair { central, reply }) = request else {
+                        return SessionEnd::Closed;
+                    };
+                    if let Err(end) = self.pair(central, reply, low_battery).await {
+                        return end;
+                    }
+                }
+                () = sleep_until_or_never(system_off_at) => {
+                    self.log("wrn", "pm", "battery low, entering system off");
+                    return self.power_down(SessionEnd::SystemOff);
+                }
+            }
+        }
+    }
+
+    async fn pair(
+        &mut self,
+        central: String,
+        reply: oneshot::Sender<PairOutcome>,
+        low_battery: bool,
+    ) -> Result<(), SessionEnd> {
+        self.advertise(false);
+        self.log("inf", "bt", &format!("connected to {central}"));
+        let behaviour = &self.profile.behaviour;
+        let (_, soc) = self.state_of_charge();
+        let min = if low_battery {
+            behaviour.brownout_min_soc
+        } else {
+            behaviour.pairing_min_soc
+        };
+        if let Some(min) = min.filter(|min| soc < *min) {
+            self.log(
+                "wrn",
+                "pair",
+                &format!("refused: low_battery ({soc} % < {min} %)"),
+            );
+            let _ = reply.send(PairOutcome::Failed(PairFailure::Refused(
+                "low_battery".into(),
+            )));
+            self.log("inf", "bt", "disconnected");
+            self.advertise(true);
+            return Ok(());
+        }
+        self.log("inf", "pair", "pairing started");
+        if let Err(end) = self.pairing_load().await {
+            // The central hears nothing more: dropping `reply` is the link going silent.
+            self.retained.pairing_interrupted = true;
+            return Err(end);
+        }
+        self.log("inf", "pair", &format!("bonded with {central}"));
+        let _ = reply.send(PairOutcome::Paired);
+        Ok(())
+    }
+
+    /// Draws the pairing peak for the pairing time; the rail may collapse under it.
+    async fn pairing_load(&mut self) -> Result<(), SessionEnd> {
+        self.io.load.send_replace(self.hw.pairing_peak_amps);
+        match self.rail_under(self.hw.pairing_peak_amps) {
+            Some(v) if v >= self.hw.brownout_volts => {
+                self.powered_sleep(self.hw.pairing_time).await?;
+                self.io.load.send_replace(self.hw.idle_amps);
+                Ok(())
+            }
+            sagged => {
+                sleep(self.hw.sag_after).await;
+                let volts = sagged.unwrap_or(0.0);
+                self.log("wrn", "pm", &format!("power-fail warning ({volts:.2} V)"));
+                Err(self.power_down(SessionEnd::Brownout))
+            }
+        }
+    }
+
+    /// Sleeps while watching the supply; a lost supply ends the session.
+    async fn powered_sleep(&mut self, duration: Duration) -> Result<(), SessionEnd> {
+        let deadline = Instant::now() + duration;
+        loop {
+            tokio::select! {
+                () = sleep_until(deadline) => return Ok(()),
+                changed = self.io.supply.changed() => {
+                    if changed.is_err() {
+                        return Err(SessionEnd::Closed);
+                    }
+                    if self.supply_lost() {
+                        return Err(self.power_down(SessionEnd::PowerLost));
+                    }
+                }
+            }
+        }
+    }
+
+    /// The SoC stops: radio silent, no load, in-flight requests dropped (the peer sees a timeout).
+    fn power_down(&mut self, end: SessionEnd) -> SessionEnd {
+        self.advertise(false);
+        self.io.load.send_replace(0.0);
+        while self.io.requests.try_recv().is_ok() {}
+        end
+    }
+}
+
+async fn sleep_until_or_never(deadline: Option<Instant>) {
+    match deadline {
+        Some(at) => sleep_until(at).await,
+        None => std::future::pending().await,
+    }
+}
