@@ -1,0 +1,269 @@
+//! How scenarios end on the virtual rig: PASS / FAIL / ERROR / TIMEOUT, safe state on every path,
+//! the physics behind F01, determinism.
+
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+
+use hil_runner::{
+    Connect, Event, EventBus, EventKind, Outcome, Planned, Reporter, RunOptions, ScenarioResult,
+    SnapshotMode, SnapshotStatus, run_all,
+};
+use hil_scenario::{Rig, Scenario};
+
+fn repo() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+struct Collect(Arc<Mutex<Vec<Event>>>);
+
+impl Reporter for Collect {
+    fn on_event(&mut self, event: &Event) {
+        self.0.lock().unwrap().push(event.clone());
+    }
+}
+
+const HEADER: &str = r#"id = "T"
+failure = "F01"
+title = "test"
+"#;
+
+/// Runs one scenario (written to a temp dir, snapshots beside it) on the virtual rig.
+fn run_with(body: &str, mode: SnapshotMode, connect: &Connect<'_>) -> (ScenarioResult, Vec<Event>) {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("t.toml");
+    std::fs::write(&path, format!("{HEADER}{body}")).unwrap();
+    let rig = Rig::load(&repo().join("rigs/virtual.toml")).unwrap();
+    let scenario = Scenario::load(&path).unwrap();
+    let plan = match scenario.plan(&rig) {
+        Ok(plan) => plan,
+        Err(e) => panic!("{e:?}"),
+    };
+    let events = Arc::new(Mutex::new(Vec::new()));
+    let bus = EventBus::new(vec![Box::new(Collect(events.clone()))]);
+    let options = RunOptions {
+        run_id: "test".into(),
+        seed: 7,
+        snapshot_mode: mode,
+    };
+    let (_, mut results) = run_all(
+        &[Planned::Ready(Box::new(plan))],
+        &rig,
+        connect,
+        &bus,
+        &options,
+    )
+    .unwrap();
+    let events = events.lock().unwrap().clone();
+    (results.remove(0), events)
+}
+
+fn run(body: &str) -> (ScenarioResult, Vec<Event>) {
+    run_with(body, SnapshotMode::Accept, &hil_sim::start)
+}
+
+fn device_events(events: &[Event], device: &str) -> Vec<String> {
+    events
+        .iter()
+        .filter_map(|e| match &e.kind {
+            EventKind::DeviceEvent {
+                device: d, name, ..
+            } if d == device => Some(name.clone()),
+            _ => None,
+        })
+        .collect()
+}
+
+/// The readbacks of the safe-state actions, by instrument action text.
+fn safe_state_readbacks(events: &[Event]) -> Vec<(String, bool)> {
+    events
+        .iter()
+        .filter_map(|e| match &e.kind {
+            EventKind::InstrumentAction {
+                action, readback, ..
+            } if action.starts_with("safe state") => Some((action.clone(), readback.output_on)),
+            _ => None,
+        })
+        .collect()
+}
+
+fn assert_safe(events: &[Event]) {
+    let mut offs = safe_state_readbacks(events);
+    offs.sort();
+    assert_eq!(
+        offs,
+        vec![
+            ("safe state: ch1 off".to_string(), false),
+            ("safe state: ch2 off".to_string(), false)
+        ],
+        "every supply channel reads back off at the end"
+    );
+}
+
+const LOW_RING: &str = r#"
+[[setup]]
+power = { device = "ring", volts = 3.62, series_ohms = 1.0 }
+[[setup]]
+wait_for = { device = "ring", event = "advertising", within = "10s" }
+"#;
+
+#[test]
+fn a_device_that_does_not_pair_is_a_fail() {
+    let (result, events) = run(&format!(
+        "{LOW_RING}[[reproduce]]\npair = {{ central = \"phone\", device = \"ring\", expect = \"ok\", within = \"1m\" }}\n"
+    ));
+    assert_eq!(result.outcome, Outcome::Fail, "{result:?}");
+    let message = result.message.unwrap();
+    assert!(
+        message.contains("ring did not pair with phone within 1m"),
+        "{message}"
+    );
+    assert!(
+        message.contains("hci_0x08"),
+        "the first attempt browned out: {message}"
+    );
+    assert_safe(&events);
+}
+
+#[test]
+fn a_missing_instrument_is_an_error_not_a_fail() {
+    let unplugged = |rig: &Rig, seed| {
+        let mut connected = hil_sim::start(rig, seed);
+        connected.centrals.remove("phone");
+        connected
+    };
+    let (result, events) = run_with(
+        &format!(
+            "{LOW_RING}[[reproduce]]\npair = {{ central = \"phone\", device = \"ring\", expect = \"ok\" }}\n"
+        ),
+        SnapshotMode::Accept,
+        &unplugged,
+    );
+    assert_eq!(result.outcome, Outcome::Error, "{result:?}");
+    assert!(
+        result
+            .message
+            .unwrap()
+            .contains("phone: central is not connected")
+    );
+    assert_eq!(
+        result.snapshot,
+        SnapshotStatus::NotChecked,
+        "a rig fault says nothing about recovery"
+    );
+    assert_safe(&events);
+}
+
+#[test]
+fn a_scenario_past_its_timeout_times_out_and_still_reaches_safe_state() {
+    let (result, events) = run(&format!(
+        "timeout = \"30s\"\n{LOW_RING}[[reproduce]]\nwait = \"5m\"\n"
+    ));
+    assert_eq!(result.outcome, Outcome::Timeout, "{result:?}");
+    assert!(
+        (30.0..40.0).contains(&result.rig_secs),
+        "stopped at the timeout: {}",
+        result.rig_secs
+    );
+    assert_safe(&events);
+}
+
+#[test]
+fn an_event_that_never_comes_is_a_fail() {
+    let (result, _) = run(&format!(
+        "{LOW_RING}[[reproduce]]\nwait_for = {{ device = \"ring\", event = \"bonded\", within = \"20s\" }}\n"
+    ));
+    assert_eq!(result.outcome, Outcome::Fail);
+    assert!(
+        result
+            .message
+            .unwrap()
+            .contains("ring did not report `bonded` within 20s")
+    );
+}
+
+#[test]
+fn a_measurement_over_its_limit_is_a_fail() {
+    let (result, _) = run(r#"
+[[setup]]
+power = { device = "ring", volts = 4.2 }
+[[reproduce]]
+pair = { central = "phone", device = "ring", expect = "ok" }
+[[measure]]
+name = "pairing_time"
+max = "2s"
+"#);
+    assert_eq!(result.outcome, Outcome::Fail, "{result:?}");
+    assert!(
+        result
+            .message
+            .unwrap()
+            .starts_with("measurement out of limits: pairing_time")
+    );
+}
+
+/// F01's mechanism: the same resting voltage pairs with a stiff supply and browns out behind the
+/// internal resistance of a small cell.
+#[test]
+fn internal_resistance_not_voltage_causes_the_brownout() {
+    let pair = "[[reproduce]]\npair = { central = \"phone\", device = \"ring\", expect = \"ok\", within = \"30s\" }\n";
+    let stiff = LOW_RING.replace("series_ohms = 1.0", "series_ohms = 0.0");
+    let (result, events) = run(&format!("{stiff}{pair}"));
+    assert_eq!(result.outcome, Outcome::Pass, "{result:?}");
+    assert!(!device_events(&events, "ring").contains(&"power_fail_warning".to_string()));
+
+    let (result, events) = run(&format!("{LOW_RING}{pair}"));
+    assert_eq!(result.outcome, Outcome::Fail);
+    let ring = device_events(&events, "ring");
+    let sag = ring
+        .iter()
+        .position(|e| e == "power_fail_warning")
+        .expect("browned out");
+    assert_eq!(
+        ring[sag - 1],
+        "pairing_started",
+        "the sag comes with the pairing peak: {ring:?}"
+    );
+}
+
+#[test]
+fn the_same_seed_gives_the_same_event_stream() {
+    let body = format!(
+        "{LOW_RING}[[reproduce]]\npair = {{ central = \"phone\", device = \"ring\", expect = \"fail\", attempts = 3 }}\n"
+    );
+    let strip = |events: Vec<Event>| -> Vec<String> {
+        events
+            .into_iter()
+            .filter_map(|mut e| match &mut e.kind {
+                // Wall-clock durations differ from run to run by nature.
+                EventKind::ScenarioFinished(_) | EventKind::RunFinished(_) => None,
+                // Each run writes its scenario to its own temp dir.
+                EventKind::StepStarted { location, .. } => {
+                    location.clear();
+                    Some(e)
+                }
+                _ => Some(e),
+            })
+            .map(|e| serde_json::to_string(&e).unwrap())
+            .collect()
+    };
+    let (_, first) = run(&body);
+    let (_, second) = run(&body);
+    assert_eq!(strip(first), strip(second));
+}
+
+#[test]
+fn a_missing_snapshot_fails_and_is_offered_for_review() {
+    let (result, _) = run_with(
+        "[[setup]]\npower = { device = \"lock\", volts = 6.0 }\n[[setup]]\nwait_for = { device = \"lock\", event = \"advertising\", within = \"5s\" }\n",
+        SnapshotMode::Check,
+        &hil_sim::start,
+    );
+    assert_eq!(result.outcome, Outcome::Fail);
+    let SnapshotStatus::Missing { trace } = result.snapshot else {
+        panic!("expected a missing snapshot");
+    };
+    assert_eq!(
+        trace,
+        "lock:\n  setup:\n    boot reason=power_on\n    battery\n    advertising"
+    );
+}

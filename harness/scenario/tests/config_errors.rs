@@ -1,0 +1,219 @@
+//! Bad scenario, rig and profile files are refused with `file:line:col` and what was expected.
+
+use std::path::{Path, PathBuf};
+
+use hil_scenario::{ConfigErrors, PlanError, Rig, Scenario};
+use rstest::rstest;
+
+fn repo() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+fn virtual_rig() -> Rig {
+    Rig::load(&repo().join("rigs/virtual.toml")).expect("the built-in rig loads")
+}
+
+const GOOD: &str = r#"id = "T01"
+failure = "F01"
+title = "test"
+needs = ["ring.power", "central"]
+
+[[reproduce]]
+power = { device = "ring", volts = 3.62, series_ohms = 1.0 }
+[[reproduce]]
+pair = { central = "phone", device = "ring", expect = "fail" }
+"#;
+
+fn write(dir: &Path, name: &str, text: &str) -> PathBuf {
+    let path = dir.join(name);
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+/// Loads and plans a scenario, returning every error as `location: message`.
+fn scenario_errors(text: &str) -> (PathBuf, Vec<String>) {
+    let dir = tempfile::tempdir().unwrap();
+    let path = write(dir.path(), "scenario.toml", text);
+    let errors = match Scenario::load(&path) {
+        Err(e) => e,
+        Ok(scenario) => match scenario.plan(&virtual_rig()) {
+            Err(PlanError::Invalid(e)) => e,
+            Err(PlanError::NotRunnable(reasons)) => panic!("not runnable: {reasons:?}"),
+            Ok(_) => ConfigErrors { errors: vec![] },
+        },
+    };
+    (
+        path,
+        errors.errors.iter().map(ToString::to_string).collect(),
+    )
+}
+
+#[test]
+fn the_good_scenario_plans() {
+    let (_, errors) = scenario_errors(GOOD);
+    assert!(errors.is_empty(), "{errors:?}");
+}
+
+#[rstest]
+#[case::typo_in_key(
+    ("volts = 3.62", "volst = 3.62"),
+    "7:28",
+    "unknown field `volst`, expected one of"
+)]
+#[case::wrong_type(("volts = 3.62", "volts = \"high\""), "7:36", "invalid type: string \"high\", expected f64")]
+#[case::unknown_device(("device = \"ring\", volts", "device = \"rnig\", volts"), "7:20", "unknown device `rnig`")]
+#[case::over_the_rig_limit(("volts = 3.62", "volts = 4.5"), "7:36", "volts = 4.5 is outside 0..=4.25")]
+#[case::series_resistance_over_limit(("series_ohms = 1.0", "series_ohms = 50.0"), "7:56", "series_ohms = 50 is outside 0..=10")]
+#[case::unknown_central(("central = \"phone\"", "central = \"tablet\""), "9:20", "unknown central `tablet`")]
+#[case::unknown_step(("pair = {", "pear = {"), "9:1", "unknown variant `pear`, expected one of `power`, `pair`, `wait_for`, `wait`")]
+#[case::unknown_top_level_key(("title = \"test\"", "titel = \"test\""), "3:1", "unknown field `titel`")]
+#[case::unknown_failure(("failure = \"F01\"", "failure = \"F99\""), "2:11", "unknown failure \"F99\"")]
+#[case::unknown_capability(("\"ring.power\"", "\"ring.pwr\""), "4:10", "unknown capability `pwr`")]
+#[case::bad_duration(("expect = \"fail\"", "expect = \"fail\", within = \"soon\""), "9:72", "invalid duration \"soon\"")]
+fn scenario_errors_point_at_the_problem(
+    #[case] edit: (&str, &str),
+    #[case] line_col: &str,
+    #[case] message: &str,
+) {
+    assert!(GOOD.contains(edit.0), "the edit applies");
+    let (path, errors) = scenario_errors(&GOOD.replacen(edit.0, edit.1, 1));
+    let expected = format!("{}:{line_col}: ", path.display());
+    assert!(
+        errors
+            .iter()
+            .any(|e| e.starts_with(&expected) && e.contains(message)),
+        "expected an error at {expected} containing {message:?}, got {errors:#?}"
+    );
+}
+
+#[test]
+fn unknown_wait_for_event_lists_the_profiles_events() {
+    let text = format!(
+        "{GOOD}[[recover]]\nwait_for = {{ device = \"ring\", event = \"bot\", within = \"5s\" }}\n"
+    );
+    let (_, errors) = scenario_errors(&text);
+    assert_eq!(errors.len(), 1, "{errors:?}");
+    assert!(
+        errors[0].contains(":11:39: profile `ring-fw` has no event `bot`"),
+        "{errors:?}"
+    );
+}
+
+#[test]
+fn every_problem_is_reported_in_one_pass() {
+    let text = GOOD
+        .replace(
+            "device = \"ring\", volts = 3.62",
+            "device = \"ring\", volts = 9.0",
+        )
+        .replace("central = \"phone\"", "central = \"tablet\"");
+    let (_, errors) = scenario_errors(&text);
+    assert_eq!(errors.len(), 2, "{errors:?}");
+}
+
+#[test]
+fn a_rig_without_a_needed_capability_skips_instead_of_failing() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = write(
+        dir.path(),
+        "s.toml",
+        &GOOD.replace("\"central\"]", "\"central\", \"ring.nfc\"]"),
+    );
+    // `ring.nfc` is not a capability name at all: that is an error, not a skip.
+    assert!(Scenario::load(&path).is_err());
+
+    let path = write(
+        dir.path(),
+        "s.toml",
+        &GOOD.replace("\"central\"]", "\"central\", \"hub\"]"),
+    );
+    let scenario = Scenario::load(&path).unwrap();
+    match scenario.plan(&virtual_rig()) {
+        Err(PlanError::NotRunnable(reasons)) => {
+            assert_eq!(reasons, vec!["rig `virtual` has no `hub`".to_string()]);
+        }
+        other => panic!("expected NotRunnable, got {other:?}"),
+    }
+}
+
+fn rig_errors(text: &str) -> (PathBuf, Vec<String>) {
+    let dir = tempfile::tempdir().unwrap();
+    let profiles = repo().join("fixtures/profiles");
+    let text = text.replace("PROFILES", &profiles.display().to_string());
+    let path = write(dir.path(), "rig.toml", &text);
+    let errors = Rig::load(&path).err().map(|e| e.errors).unwrap_or_default();
+    (path, errors.iter().map(ToString::to_string).collect())
+}
+
+const GOOD_RIG: &str = r#"name = "bench"
+
+[instrument.psu]
+driver = "virtual-psu"
+
+[device.ring]
+profile = "PROFILES/ring-fw-2.1.toml"
+sim = "ring"
+power = { instrument = "psu", channel = 1, max_volts = 4.25, max_amps = 0.5 }
+"#;
+
+#[test]
+fn the_good_rig_loads() {
+    let (_, errors) = rig_errors(GOOD_RIG);
+    assert!(errors.is_empty(), "{errors:?}");
+}
+
+#[rstest]
+#[case::unknown_driver(("virtual-psu", "rigol-dp9000"), "4:10", "unknown variant `rigol-dp9000`")]
+#[case::typo_in_key(("max_amps", "max_amsp"), "9:62", "unknown field `max_amsp`")]
+#[case::unknown_instrument(("instrument = \"psu\"", "instrument = \"psu9\""), "9:24", "unknown instrument `psu9`")]
+#[case::missing_channel(("channel = 1", "channel = 3"), "9:24", "channel 3 does not exist on `psu`")]
+#[case::missing_profile(("ring-fw-2.1.toml", "ring-fw-0.toml"), "7:11", "cannot read profile")]
+#[case::wrong_type(("max_volts = 4.25", "max_volts = \"4.25\""), "9:56", "invalid type: string \"4.25\", expected f64")]
+fn rig_errors_point_at_the_problem(
+    #[case] edit: (&str, &str),
+    #[case] line_col: &str,
+    #[case] message: &str,
+) {
+    let (path, errors) = rig_errors(&GOOD_RIG.replacen(edit.0, edit.1, 1));
+    let expected = format!("{}:{line_col}: ", path.display());
+    assert!(
+        errors
+            .iter()
+            .any(|e| e.starts_with(&expected) && e.contains(message)),
+        "expected an error at {expected} containing {message:?}, got {errors:#?}"
+    );
+}
+
+#[test]
+fn a_broken_log_rule_is_located_in_the_rules_file() {
+    let dir = tempfile::tempdir().unwrap();
+    write(
+        dir.path(),
+        "fw.toml",
+        "name = \"fw\"\nversion = \"1\"\ntransports = [\"ble\"]\nrules = \"fw.rules.toml\"\n",
+    );
+    let rules = write(
+        dir.path(),
+        "fw.rules.toml",
+        "[[rule]]\nmatch = 'reset (?P<reason>\\w+'\nevent = \"boot\"\n\n[[rule]]\nmatch = 'up'\nevent = \"up\"\nkeep = [\"reason\"]\n",
+    );
+    let errors: Vec<String> = hil_scenario::Profile::load(&dir.path().join("fw.toml"))
+        .unwrap_err()
+        .errors
+        .iter()
+        .map(ToString::to_string)
+        .collect();
+    let at = |lc: &str| format!("{}:{lc}: ", rules.display());
+    assert!(
+        errors
+            .iter()
+            .any(|e| e.starts_with(&at("2:9")) && e.contains("invalid regular expression")),
+        "{errors:#?}"
+    );
+    assert!(
+        errors
+            .iter()
+            .any(|e| e.starts_with(&at("8:9")) && e.contains("`keep` names `reason`")),
+        "{errors:#?}"
+    );
+}
