@@ -53,6 +53,7 @@ pub fn run_all(
         let result = match entry {
             Planned::Ready(plan) => {
                 let seed = scenario_seed(options.seed, &plan.id);
+                tracing::debug!(id = %plan.id, seed, virtual_clock = rig.is_virtual(), "starting scenario");
                 let runtime = tokio::runtime::Builder::new_current_thread()
                     .enable_all()
                     .start_paused(rig.is_virtual())
@@ -74,6 +75,7 @@ pub fn run_all(
                 path,
                 reasons,
             } => {
+                tracing::debug!(%id, ?reasons, "skipping scenario");
                 let result = ScenarioResult {
                     id: id.clone(),
                     failure: failure.clone(),

@@ -71,9 +71,13 @@ pub fn check(
         SnapshotMode::Accept => {
             write(snapshot, source, id, trace)?;
             remove_if_present(&pending)?;
+            tracing::info!(path = %snapshot.display(), "accepted snapshot");
             return Ok(SnapshotStatus::Accepted);
         }
-        SnapshotMode::WritePending => write(&pending, source, id, trace)?,
+        SnapshotMode::WritePending => {
+            write(&pending, source, id, trace)?;
+            tracing::info!(path = %pending.display(), "wrote pending snapshot for review");
+        }
         SnapshotMode::Check => {}
     }
     Ok(match reviewed {

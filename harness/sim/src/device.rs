@@ -115,6 +115,7 @@ impl Device {
             if !awake {
                 return;
             }
+            tracing::debug!(device = %self.name, reason = reason.name(), "reset released");
             reason = match self.session(reason).await {
                 SessionEnd::Closed => return,
                 SessionEnd::Brownout => {
