@@ -52,3 +52,71 @@ fn test_case(result: &ScenarioResult) -> TestCase {
     case.add_property(("rerun", result.rerun.as_str()));
     case
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn result(id: &str, outcome: Outcome, message: Option<&str>) -> ScenarioResult {
+        ScenarioResult {
+            id: id.into(),
+            failure: "F01".into(),
+            title: "t".into(),
+            path: "scenarios/t.toml".into(),
+            rig: "bench-a".into(),
+            outcome,
+            message: message.map(Into::into),
+            warnings: vec![],
+            measurements: vec![],
+            snapshot: SnapshotStatus::NotChecked,
+            rig_secs: 1.0,
+            wall_secs: 0.5,
+            seed: 1,
+            rerun: "hil run t.toml".into(),
+            log: "0.000 ring | <inf> bt: \"name\" & <b>\n".into(),
+        }
+    }
+
+    #[test]
+    fn rig_faults_are_errors_and_device_faults_are_failures() {
+        let xml = junit_xml(
+            "r1",
+            &[
+                result("pass", Outcome::Pass, None),
+                result("fail", Outcome::Fail, Some("ring did not pair")),
+                result("error", Outcome::Error, Some("psu: port gone")),
+                result("timeout", Outcome::Timeout, Some("timed out")),
+                result("skip", Outcome::Skipped, Some("rig has no hub")),
+            ],
+        )
+        .unwrap();
+        assert!(
+            xml.contains(
+                r#"<testsuite name="hil.bench-a" tests="5" disabled="1" errors="1" failures="2""#
+            ),
+            "{xml}"
+        );
+        assert!(
+            xml.contains(r#"<failure message="ring did not pair" type="FAIL"/>"#),
+            "{xml}"
+        );
+        assert!(
+            xml.contains(r#"<error message="psu: port gone" type="ERROR"/>"#),
+            "{xml}"
+        );
+        assert!(
+            xml.contains(r#"<failure message="timed out" type="TIMEOUT"/>"#),
+            "{xml}"
+        );
+        assert!(
+            xml.contains(r#"<skipped message="rig has no hub" type="SKIPPED"/>"#),
+            "{xml}"
+        );
+        // Device logs are untrusted text: escaped, never markup.
+        assert!(
+            xml.contains("&lt;inf&gt; bt: &quot;name&quot; &amp; &lt;b&gt;"),
+            "{xml}"
+        );
+        assert!(!xml.contains("<b>"));
+    }
+}
