@@ -53,8 +53,8 @@ pub enum Transport {
 
 /// How the firmware behaves around power and pairing. On hardware these document the build; the
 /// virtual rig runs a firmware model configured by them.
-#[derive(Clone, Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
 pub struct Behaviour {
     /// Refuse to start pairing below this state of charge (percent).
     pub pairing_min_soc: Option<u8>,
@@ -63,8 +63,25 @@ pub struct Behaviour {
     /// While refusing for low battery, enter system off after this long (protects the cell).
     pub low_battery_off_after: Option<HumanDuration>,
     /// Restart a pairing that a reset interrupted, straight after boot.
-    #[serde(default)]
     pub resume_pairing_after_reset: bool,
+    /// Bond table size (Zephyr's CONFIG_BT_MAX_PAIRED).
+    pub bond_slots: usize,
+    /// When the bond table is full, overwrite the oldest bond instead of refusing.
+    pub bond_overwrite_oldest: bool,
+}
+
+impl Default for Behaviour {
+    fn default() -> Self {
+        Self {
+            pairing_min_soc: None,
+            brownout_min_soc: None,
+            low_battery_off_after: None,
+            resume_pairing_after_reset: false,
+            // Zephyr's default.
+            bond_slots: 1,
+            bond_overwrite_oldest: false,
+        }
+    }
 }
 
 /// A loaded, checked firmware profile.

@@ -88,6 +88,44 @@ pub enum Step {
     WaitFor(WaitForStep),
     /// Let time pass.
     Wait(HumanDuration),
+    /// Hold a device's button through its relay, then release it.
+    Press(PressStep),
+    /// Set the RF attenuator between the devices and the central.
+    Attenuate(AttenuateStep),
+    /// Reconnect a central to a device it is bonded with (an encrypted link, no new pairing).
+    Connect(PairStep),
+    /// Remove the device and its bond from the central ("forget this device").
+    Forget(CentralDevice),
+    /// Switch the central's Bluetooth adapter off or on.
+    Adapter(AdapterStep),
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PressStep {
+    pub device: Spanned<String>,
+    /// How long the button is held.
+    pub hold: HumanDuration,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AttenuateStep {
+    pub db: Spanned<f64>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CentralDevice {
+    pub central: Spanned<String>,
+    pub device: Spanned<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AdapterStep {
+    pub central: Spanned<String>,
+    pub power: Output,
 }
 
 #[derive(Clone, Copy, Debug, Default, Deserialize, PartialEq, Eq)]

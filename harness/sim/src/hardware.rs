@@ -26,9 +26,45 @@ pub struct Hardware {
     pub sag_after: Duration,
     pub boot_time: Duration,
     pub pairing_time: Duration,
+    /// Radio output with a healthy supply.
+    pub tx_dbm: f64,
+    /// How radio output falls when the supply sags (regulator headroom, PA supply).
+    pub tx_droop: Option<TxDroop>,
+    pub button: Button,
+}
+
+/// Below `full_volts`, radio output falls by `db_per_volt`.
+#[derive(Clone, Copy, Debug)]
+pub struct TxDroop {
+    pub full_volts: f64,
+    pub db_per_volt: f64,
+}
+
+/// What holding the device's button does.
+#[derive(Clone, Copy, Debug)]
+pub struct Button {
+    /// Held at least this long (and no longer than `reset_window_max`), it factory-resets.
+    pub factory_reset_hold: Duration,
+    pub reset_window_max: Option<Duration>,
+    /// The factory reset only works on the charger (ring).
+    pub reset_needs_charger: bool,
+    /// Any other press reboots (ring); otherwise it is ignored (lock pinhole).
+    pub other_press_reboots: bool,
+    /// Beep when the hold reaches the reset threshold: the cue to let go (lock).
+    pub beeps: bool,
+    /// After a factory reset the radio comes back this much later (ring: calibration, ~1 min).
+    pub radio_delay_after_reset: Duration,
 }
 
 impl Hardware {
+    /// Radio output at a supply voltage.
+    pub fn tx_dbm_at(&self, volts: f64) -> f64 {
+        match self.tx_droop {
+            Some(d) if volts < d.full_volts => self.tx_dbm - (d.full_volts - volts) * d.db_per_volt,
+            _ => self.tx_dbm,
+        }
+    }
+
     pub fn of(model: SimModel) -> Hardware {
         match model {
             // A ring: ~20 mAh LiPo, buck to 1.8 V; the PMIC's under-voltage lockout sits high to
@@ -44,6 +80,17 @@ impl Hardware {
                 sag_after: Duration::from_millis(150),
                 boot_time: Duration::from_millis(1200),
                 pairing_time: Duration::from_secs(3),
+                tx_dbm: 0.0,
+                // Buck converter: output is flat down to brown-out.
+                tx_droop: None,
+                button: Button {
+                    factory_reset_hold: Duration::from_secs(20),
+                    reset_window_max: None,
+                    reset_needs_charger: true,
+                    other_press_reboots: true,
+                    beeps: false,
+                    radio_delay_after_reset: Duration::from_secs(60),
+                },
             },
             // A lock: 4×AA into a 3.3 V regulator; no charger.
             SimModel::Lock => Hardware {
@@ -57,6 +104,21 @@ impl Hardware {
                 sag_after: Duration::from_millis(100),
                 boot_time: Duration::from_secs(2),
                 pairing_time: Duration::from_secs(4),
+                tx_dbm: 0.0,
+                // Weak cells sag under the PA's peaks: the lock still beeps and turns, but its
+                // range shrinks from metres to centimetres (−24 dBm at 4.4 V).
+                tx_droop: Some(TxDroop {
+                    full_volts: 5.2,
+                    db_per_volt: 30.0,
+                }),
+                button: Button {
+                    factory_reset_hold: Duration::from_secs(10),
+                    reset_window_max: Some(Duration::from_secs(20)),
+                    reset_needs_charger: false,
+                    other_press_reboots: false,
+                    beeps: true,
+                    radio_delay_after_reset: Duration::from_secs(2),
+                },
             },
         }
     }
