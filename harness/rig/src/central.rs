@@ -2,6 +2,7 @@ use std::fmt;
 use std::time::Duration;
 
 use async_trait::async_trait;
+use hil_scenario::DeviceCommand;
 use serde::Serialize;
 
 use crate::RigError;
@@ -27,6 +28,21 @@ pub trait Central: Send {
 
     /// Switches the Bluetooth adapter off or on.
     async fn set_adapter_power(&mut self, on: bool) -> Result<(), RigError>;
+
+    /// Sends an application command to a bonded device over an encrypted link.
+    async fn command(
+        &mut self,
+        device: &str,
+        command: DeviceCommand,
+        deadline: Duration,
+    ) -> Result<CommandOutcome, RigError>;
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CommandOutcome {
+    Done,
+    Failed(LinkFailure),
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]

@@ -11,9 +11,10 @@ mod switch;
 
 use std::collections::BTreeMap;
 
-pub use central::{Central, LinkFailure, LinkOutcome};
+pub use central::{Central, CommandOutcome, LinkFailure, LinkOutcome};
 pub use console::Console;
 pub use error::RigError;
+pub use hil_scenario::DeviceCommand;
 pub use power::{PowerSupply, Readback};
 pub use switch::{Attenuator, Relay};
 

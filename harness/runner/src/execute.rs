@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
-use hil_rig::{Central, Console, LinkOutcome, RigError};
+use hil_rig::{Central, CommandOutcome, Console, LinkOutcome, RigError};
 use hil_scenario::{Action, Expect, Plan, PlannedStep, PowerSetting, Profile, Unit};
 use tokio::task::JoinHandle;
 use tokio::time::{Instant, sleep, timeout, timeout_at};
@@ -389,6 +389,47 @@ impl Executor<'_> {
                     *attempts,
                 )
                 .await
+            }
+            Action::Command {
+                central,
+                device,
+                send,
+                expect,
+                within,
+            } => {
+                let outcome = timeout(
+                    *within,
+                    self.central(central)?.command(device, *send, *within),
+                )
+                .await;
+                let failure = match outcome {
+                    Ok(Ok(CommandOutcome::Done)) => None,
+                    Ok(Ok(CommandOutcome::Failed(failure))) => Some(failure.to_string()),
+                    Ok(Err(e)) => return Err(e.into()),
+                    Err(_) => Some("step deadline".to_string()),
+                };
+                let name = if failure.is_some() {
+                    "command_failed"
+                } else {
+                    "command_done"
+                };
+                let mut event = central_event(central, name, device, failure.as_deref());
+                if let EventKind::DeviceEvent { fields, keep, .. } = &mut event {
+                    fields.insert("command".into(), send.name().into());
+                    keep.insert(0, "command".into());
+                }
+                self.bus.emit(event);
+                match (expect, failure) {
+                    (Expect::Ok, None) | (Expect::Fail, Some(_)) => Ok(()),
+                    (Expect::Ok, Some(reason)) => Err(fail(format!(
+                        "{device} did not carry out `{}` from {central}: {reason}",
+                        send.name()
+                    ))),
+                    (Expect::Fail, None) => Err(fail(format!(
+                        "{device} carried out `{}` from {central}, but the step expects it to be refused",
+                        send.name()
+                    ))),
+                }
             }
             Action::Forget { central, device } => {
                 self.central(central)?.forget(device).await?;

@@ -13,7 +13,7 @@ use toml::Spanned;
 use crate::diagnostic::{ConfigErrors, Problems, SourceFile};
 use crate::profile::list_or_none;
 use crate::rig_plan::{Device, Rig};
-use crate::scenario::{Expect, Output, Phase, Quantity, ScenarioFile, Step, Unit};
+use crate::scenario::{DeviceCommand, Expect, Output, Phase, Quantity, ScenarioFile, Step, Unit};
 
 /// Capability suffixes a scenario may name in `needs` after a device name.
 const DEVICE_CAPABILITIES: [&str; 3] = ["power", "console", "button"];
@@ -22,6 +22,7 @@ const DEVICE_CAPABILITIES: [&str; 3] = ["power", "console", "button"];
 const PAIRING_WARN: f64 = 120.0;
 const PAIRING_MAX: f64 = 300.0;
 const DEFAULT_PAIR_WITHIN: Duration = Duration::from_secs(120);
+const DEFAULT_COMMAND_WITHIN: Duration = Duration::from_secs(30);
 
 /// A parsed scenario file, checked for everything that does not depend on a rig.
 #[derive(Debug)]
@@ -119,6 +120,14 @@ pub enum Action {
     Adapter {
         central: String,
         on: bool,
+    },
+    Command {
+        central: String,
+        device: String,
+        send: DeviceCommand,
+        expect: Expect,
+        #[serde(with = "secs")]
+        within: Duration,
     },
 }
 
@@ -455,6 +464,17 @@ impl Scenario {
                     device: device.name.clone(),
                 })
             }
+            Step::Command(c) => {
+                let central = self.central(&c.central, rig, problems);
+                let device = self.device(&c.device, rig, problems)?;
+                Some(Action::Command {
+                    central: central?,
+                    device: device.name.clone(),
+                    send: c.send,
+                    expect: c.expect,
+                    within: c.within.map_or(DEFAULT_COMMAND_WITHIN, |d| d.0),
+                })
+            }
             Step::Adapter(a) => Some(Action::Adapter {
                 central: self.central(&a.central, rig, problems)?,
                 on: a.power == Output::On,
@@ -652,6 +672,17 @@ impl fmt::Display for Action {
                 ..
             } => write!(f, "connect {central} to {device}, expect {expect:?}"),
             Action::Forget { central, device } => write!(f, "forget {device} on {central}"),
+            Action::Command {
+                central,
+                device,
+                send,
+                expect,
+                ..
+            } => write!(
+                f,
+                "{central} sends {} to {device}, expect {expect:?}",
+                send.name()
+            ),
             Action::Adapter { central, on } => {
                 write!(
                     f,

@@ -81,6 +81,8 @@ pub enum Driver {
     VirtualPsu,
     /// The virtual rig's phone: a BLE central running the companion app.
     VirtualCentral,
+    /// The virtual rig's home hub: a central that can own a lock and bridge transports.
+    VirtualHub,
     /// The virtual rig's relay board: contacts across device buttons.
     VirtualRelay,
     /// The virtual rig's programmable RF attenuator, between the devices' and the central's shield boxes.
@@ -92,6 +94,7 @@ impl Driver {
         match self {
             Driver::VirtualPsu => "virtual-psu",
             Driver::VirtualCentral => "virtual-central",
+            Driver::VirtualHub => "virtual-hub",
             Driver::VirtualRelay => "virtual-relay",
             Driver::VirtualAttenuator => "virtual-attenuator",
         }
@@ -101,6 +104,7 @@ impl Driver {
         match self {
             Driver::VirtualPsu
             | Driver::VirtualCentral
+            | Driver::VirtualHub
             | Driver::VirtualRelay
             | Driver::VirtualAttenuator => true,
         }
@@ -111,7 +115,7 @@ impl Driver {
     }
 
     pub fn is_central(self) -> bool {
-        matches!(self, Driver::VirtualCentral)
+        matches!(self, Driver::VirtualCentral | Driver::VirtualHub)
     }
 
     pub fn is_relay(self) -> bool {
@@ -132,7 +136,7 @@ impl Driver {
         match self {
             Driver::VirtualPsu => 2,
             Driver::VirtualRelay => 4,
-            Driver::VirtualCentral | Driver::VirtualAttenuator => 0,
+            Driver::VirtualCentral | Driver::VirtualHub | Driver::VirtualAttenuator => 0,
         }
     }
 
@@ -141,7 +145,10 @@ impl Driver {
         match self {
             // Like a Mini-Circuits RCDAT-6000-90: 0–90 dB in 0.25 dB steps.
             Driver::VirtualAttenuator => Some((90.0, 0.25)),
-            Driver::VirtualPsu | Driver::VirtualCentral | Driver::VirtualRelay => None,
+            Driver::VirtualPsu
+            | Driver::VirtualCentral
+            | Driver::VirtualHub
+            | Driver::VirtualRelay => None,
         }
     }
 }

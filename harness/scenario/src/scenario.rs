@@ -98,6 +98,41 @@ pub enum Step {
     Forget(CentralDevice),
     /// Switch the central's Bluetooth adapter off or on.
     Adapter(AdapterStep),
+    /// Send an application command to a bonded device (unlock, export codes, …).
+    Command(CommandStep),
+}
+
+/// Application commands a companion app sends (the lock's control characteristic).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DeviceCommand {
+    Unlock,
+    Lock,
+    /// Copy the user codes into the app.
+    ExportCodes,
+    /// Write the codes the app exported back to the device.
+    RestoreCodes,
+}
+
+impl DeviceCommand {
+    pub fn name(self) -> &'static str {
+        match self {
+            DeviceCommand::Unlock => "unlock",
+            DeviceCommand::Lock => "lock",
+            DeviceCommand::ExportCodes => "export_codes",
+            DeviceCommand::RestoreCodes => "restore_codes",
+        }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CommandStep {
+    pub central: Spanned<String>,
+    pub device: Spanned<String>,
+    pub send: DeviceCommand,
+    pub expect: Expect,
+    pub within: Option<HumanDuration>,
 }
 
 #[derive(Debug, Deserialize)]

@@ -5,12 +5,12 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use hil_rig::{Central, LinkFailure, LinkOutcome, RigError};
+use hil_rig::{Central, CommandOutcome, DeviceCommand, LinkFailure, LinkOutcome, RigError};
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio::time::{sleep, timeout};
 
 use crate::bonds::Key;
-use crate::device::{Advert, LinkRequest};
+use crate::device::{Advert, LinkRequest, Peer, Role};
 use crate::radio::{RadioPath, SUPERVISION_TIMEOUT};
 
 /// How long one scan looks for the device before the app reports "not found".
@@ -24,7 +24,8 @@ const CONNECT_PDUS: u32 = 4;
 const PAIRING_PDUS: u32 = 30;
 const FAILED_TO_ESTABLISH: u8 = 0x3E;
 
-/// The radio path from the central to one device.
+/// The radio path from the central to one device; every central shares the device's radio.
+#[derive(Clone)]
 pub struct DeviceLink {
     pub requests: mpsc::Sender<LinkRequest>,
     pub advert: watch::Receiver<Advert>,
@@ -33,6 +34,7 @@ pub struct DeviceLink {
 pub struct VirtualCentral {
     name: String,
     address: String,
+    role: Role,
     links: BTreeMap<String, DeviceLink>,
     radio: RadioPath,
     adapter_on: bool,
@@ -41,11 +43,14 @@ pub struct VirtualCentral {
     /// The controller's copy of the keys; reloaded from `bonds` when the adapter powers up.
     controller_keys: BTreeMap<String, Key>,
     next_key: Key,
+    /// User codes the app exported, by device.
+    exported_codes: BTreeMap<String, Vec<String>>,
 }
 
 impl VirtualCentral {
     pub fn new(
         name: String,
+        role: Role,
         address: String,
         links: BTreeMap<String, DeviceLink>,
         radio: RadioPath,
@@ -53,6 +58,7 @@ impl VirtualCentral {
     ) -> Self {
         Self {
             name,
+            role,
             address,
             links,
             radio,
@@ -60,6 +66,14 @@ impl VirtualCentral {
             bonds: BTreeMap::new(),
             controller_keys: BTreeMap::new(),
             next_key: seed | 1,
+            exported_codes: BTreeMap::new(),
+        }
+    }
+
+    fn peer(&self) -> Peer {
+        Peer {
+            address: self.address.clone(),
+            role: self.role,
         }
     }
 
@@ -100,11 +114,13 @@ impl VirtualCentral {
         Ok(Ok(margin))
     }
 
-    async fn request(
+    /// Sends a request and waits for the answer; a device that goes silent times the link out.
+    async fn request<T>(
         &mut self,
         device: &str,
-        make: impl FnOnce(oneshot::Sender<LinkOutcome>) -> LinkRequest,
-    ) -> Result<LinkOutcome, RigError> {
+        make: impl FnOnce(oneshot::Sender<T>) -> LinkRequest,
+        timed_out: T,
+    ) -> Result<T, RigError> {
         let (reply, answer) = oneshot::channel();
         let sent = self.links[device].requests.send(make(reply)).await;
         if sent.is_err() {
@@ -112,24 +128,25 @@ impl VirtualCentral {
         }
         match answer.await {
             Ok(outcome) => Ok(outcome),
-            // The device went silent mid-exchange.
             Err(_) => {
                 sleep(SUPERVISION_TIMEOUT).await;
-                Ok(LinkOutcome::Failed(LinkFailure::Disconnected(0x08)))
+                Ok(timed_out)
             }
         }
     }
 
     async fn encrypt(&mut self, device: &str, key: Key) -> Result<LinkOutcome, RigError> {
-        let central = self.address.clone();
-        self.request(device, |reply| LinkRequest::Connect {
-            central,
-            key,
-            reply,
-        })
+        let peer = self.peer();
+        self.request(
+            device,
+            |reply| LinkRequest::Connect { peer, key, reply },
+            LINK_TIMED_OUT,
+        )
         .await
     }
 }
+
+const LINK_TIMED_OUT: LinkOutcome = LinkOutcome::Failed(LinkFailure::Disconnected(0x08));
 
 #[async_trait]
 impl Central for VirtualCentral {
@@ -149,14 +166,18 @@ impl Central for VirtualCentral {
         let key = self.next_key;
         self.next_key = self.next_key.wrapping_add(2);
         let link_drops = !self.radio.exchange(margin, PAIRING_PDUS);
-        let central = self.address.clone();
+        let peer = self.peer();
         let outcome = self
-            .request(device, |reply| LinkRequest::Pair {
-                central,
-                key,
-                link_drops,
-                reply,
-            })
+            .request(
+                device,
+                |reply| LinkRequest::Pair {
+                    peer,
+                    key,
+                    link_drops,
+                    reply,
+                },
+                LINK_TIMED_OUT,
+            )
             .await?;
         if outcome == LinkOutcome::Bonded {
             self.bonds.insert(device.to_string(), key);
@@ -187,5 +208,46 @@ impl Central for VirtualCentral {
         }
         self.adapter_on = on;
         Ok(())
+    }
+
+    async fn command(
+        &mut self,
+        device: &str,
+        command: DeviceCommand,
+        deadline: Duration,
+    ) -> Result<CommandOutcome, RigError> {
+        let Some(key) = self.bonds.get(device).copied() else {
+            return Ok(CommandOutcome::Failed(LinkFailure::NotBonded));
+        };
+        if let Err(failure) = self.reach(device, deadline).await? {
+            return Ok(CommandOutcome::Failed(failure));
+        }
+        let codes = match command {
+            DeviceCommand::RestoreCodes => {
+                self.exported_codes.get(device).cloned().unwrap_or_default()
+            }
+            _ => Vec::new(),
+        };
+        let peer = self.peer();
+        let (outcome, returned) = self
+            .request(
+                device,
+                |reply| LinkRequest::Command {
+                    peer,
+                    key,
+                    command,
+                    codes,
+                    reply,
+                },
+                (
+                    CommandOutcome::Failed(LinkFailure::Disconnected(0x08)),
+                    Vec::new(),
+                ),
+            )
+            .await?;
+        if command == DeviceCommand::ExportCodes && outcome == CommandOutcome::Done {
+            self.exported_codes.insert(device.to_string(), returned);
+        }
+        Ok(outcome)
     }
 }

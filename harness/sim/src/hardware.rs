@@ -20,6 +20,8 @@ pub struct Hardware {
     /// From system off, a supply at or above this means "on the charger" and wakes the SoC.
     pub charger_wake_volts: Option<f64>,
     pub idle_amps: f64,
+    /// The fuel gauge's load pulse for measuring the cell's internal resistance.
+    pub gauge_pulse_amps: f64,
     /// Peak while pairing: radio TX, crypto, the bond written to flash, the haptic/beeper confirm.
     pub pairing_peak_amps: f64,
     /// How long into the peak a sagging rail collapses.
@@ -31,6 +33,18 @@ pub struct Hardware {
     /// How radio output falls when the supply sags (regulator headroom, PA supply).
     pub tx_droop: Option<TxDroop>,
     pub button: Button,
+    /// How long retained RAM outlives a supply cut (bulk capacitance).
+    pub retention_holdup: Duration,
+    pub motor: Option<Motor>,
+}
+
+/// A bolt motor: a start (stall) current, then a running current.
+#[derive(Clone, Copy, Debug)]
+pub struct Motor {
+    pub start_amps: f64,
+    pub start_time: Duration,
+    pub run_amps: f64,
+    pub run_time: Duration,
 }
 
 /// Below `full_volts`, radio output falls by `db_per_volt`.
@@ -76,6 +90,7 @@ impl Hardware {
                 power_on_volts: 3.55,
                 charger_wake_volts: Some(4.05),
                 idle_amps: 0.0015,
+                gauge_pulse_amps: 0.05,
                 pairing_peak_amps: 0.18,
                 sag_after: Duration::from_millis(150),
                 boot_time: Duration::from_millis(1200),
@@ -91,6 +106,8 @@ impl Hardware {
                     beeps: false,
                     radio_delay_after_reset: Duration::from_secs(60),
                 },
+                retention_holdup: Duration::from_millis(50),
+                motor: None,
             },
             // A lock: 4×AA into a 3.3 V regulator; no charger.
             SimModel::Lock => Hardware {
@@ -100,6 +117,7 @@ impl Hardware {
                 power_on_volts: 4.2,
                 charger_wake_volts: None,
                 idle_amps: 0.002,
+                gauge_pulse_amps: 0.1,
                 pairing_peak_amps: 0.05,
                 sag_after: Duration::from_millis(100),
                 boot_time: Duration::from_secs(2),
@@ -119,6 +137,14 @@ impl Hardware {
                     beeps: true,
                     radio_delay_after_reset: Duration::from_secs(2),
                 },
+                // A 2200 µF bulk capacitor keeps the controller's RAM for about 30 s.
+                retention_holdup: Duration::from_secs(30),
+                motor: Some(Motor {
+                    start_amps: 1.2,
+                    start_time: Duration::from_millis(300),
+                    run_amps: 0.35,
+                    run_time: Duration::from_millis(1200),
+                }),
             },
         }
     }

@@ -20,7 +20,7 @@ use tokio::sync::{mpsc, watch};
 
 use crate::central::{DeviceLink, VirtualCentral};
 use crate::console::VirtualConsole;
-use crate::device::{Advert, Device, DeviceIo, Supply};
+use crate::device::{Advert, Device, DeviceIo, Role, Supply};
 use crate::hardware::Hardware;
 use crate::psu::{Rail, VirtualPsu};
 use crate::radio::RadioPath;
@@ -114,14 +114,23 @@ pub fn start(rig: &hil_scenario::Rig, seed: u64) -> hil_rig::Rig {
                     Box::new(VirtualAttenuator::new(name, radio.clone())),
                 );
             }
-            Driver::VirtualCentral => {
-                let address = address(seed, &name);
+            Driver::VirtualCentral | Driver::VirtualHub => {
+                let role = if instrument.driver == Driver::VirtualHub {
+                    Role::Hub
+                } else {
+                    Role::Phone
+                };
+                let device_links = links
+                    .iter()
+                    .map(|(device, link): (&String, &DeviceLink)| (device.clone(), link.clone()))
+                    .collect();
                 let central = VirtualCentral::new(
                     name.clone(),
-                    address,
-                    std::mem::take(&mut links),
+                    role,
+                    address(seed, &name),
+                    device_links,
                     radio.clone(),
-                    seed,
+                    seed ^ u64::from(role == Role::Hub),
                 );
                 out.centrals.insert(name, Box::new(central));
             }

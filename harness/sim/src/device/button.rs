@@ -36,8 +36,7 @@ impl Device {
         let in_window = held >= button.factory_reset_hold
             && button.reset_window_max.is_none_or(|max| held <= max);
         if in_window && (!button.reset_needs_charger || self.on_charger()) {
-            self.log("wrn", "settings", "factory reset: bonds erased");
-            self.bonds.clear();
+            self.factory_reset();
             return Some(self.power_down(SessionEnd::Reset(ResetReason::FactoryReset)));
         }
         if button.other_press_reboots {

@@ -1,10 +1,9 @@
-//! Serving a central: pairing (with the firmware's battery guard and the bond table) and
-//! reconnecting with a bond.
+//! Serving a central: pairing (with the battery guard, ownership, the bond table and the lockout
+//! window) and reconnecting with a bond.
 
-use hil_rig::{LinkFailure, LinkOutcome};
-use tokio::sync::oneshot;
+use hil_rig::{CommandOutcome, LinkFailure, LinkOutcome};
 
-use super::{Device, LinkRequest, SessionEnd};
+use super::{Device, LinkRequest, Peer, Role, SessionEnd};
 use crate::bonds::Key;
 use crate::radio::SUPERVISION_TIMEOUT;
 
@@ -12,6 +11,8 @@ use crate::radio::SUPERVISION_TIMEOUT;
 const REMOTE_USER_TERMINATED: u8 = 0x13;
 const CONNECTION_TIMEOUT: u8 = 0x08;
 const PIN_OR_KEY_MISSING: u8 = 0x06;
+/// SMP "repeated attempts".
+const REPEATED_ATTEMPTS: u8 = 0x09;
 
 impl Device {
     /// Serves one request; `Err` if the session ended meanwhile (e.g. a brown-out).
@@ -19,42 +20,130 @@ impl Device {
         &mut self,
         request: LinkRequest,
         low_battery: bool,
+        battery_fault: bool,
     ) -> Result<(), SessionEnd> {
         match request {
             LinkRequest::Pair {
-                central,
+                peer,
                 key,
                 link_drops,
                 reply,
             } => {
-                self.stop_advertising();
-                self.log("inf", "bt", &format!("connected to {central}"));
-                let outcome = self.pair(&central, key, link_drops, low_battery).await?;
-                self.end_link(reply, outcome);
+                self.accept_connection(&peer);
+                let outcome = match self.refusal(&peer, true) {
+                    Some(refused) => refused,
+                    None if battery_fault => {
+                        self.log("wrn", "pair", "refused: battery_fault");
+                        LinkOutcome::Failed(LinkFailure::Refused("battery_fault".into()))
+                    }
+                    None => self.pair(&peer, key, link_drops, low_battery).await?,
+                };
+                self.end_link(outcome.clone());
+                let _ = reply.send(outcome);
             }
-            LinkRequest::Connect {
-                central,
+            LinkRequest::Connect { peer, key, reply } => {
+                self.accept_connection(&peer);
+                let outcome = self.secure(&peer, key);
+                self.end_link(outcome.clone());
+                let _ = reply.send(outcome);
+            }
+            LinkRequest::Command {
+                peer,
                 key,
+                command,
+                codes,
                 reply,
             } => {
-                self.stop_advertising();
-                self.log("inf", "bt", &format!("connected to {central}"));
-                let outcome = if self.bonds.key_for(&central) == Some(key) {
-                    self.log("inf", "bt", "security changed: encrypted with bond");
-                    LinkOutcome::Bonded
-                } else {
-                    self.log("wrn", "bt", "security failed: key_missing");
-                    LinkOutcome::Failed(LinkFailure::Disconnected(PIN_OR_KEY_MISSING))
+                self.accept_connection(&peer);
+                let (outcome, codes) = match self.secure(&peer, key) {
+                    LinkOutcome::Bonded => self.run_command(&peer, command, codes).await?,
+                    LinkOutcome::Failed(failure) => (CommandOutcome::Failed(failure), Vec::new()),
                 };
-                self.end_link(reply, outcome);
+                let link = match &outcome {
+                    CommandOutcome::Failed(f) => LinkOutcome::Failed(f.clone()),
+                    CommandOutcome::Done => LinkOutcome::Bonded,
+                };
+                self.end_link(link);
+                let _ = reply.send((outcome, codes));
             }
         }
         Ok(())
     }
 
+    fn accept_connection(&self, peer: &Peer) {
+        self.stop_advertising();
+        self.log("inf", "bt", &format!("connected to {}", peer.address));
+    }
+
+    /// Encrypts the link with the peer's bond, counting failures toward the lockout.
+    fn secure(&mut self, peer: &Peer, key: Key) -> LinkOutcome {
+        if let Some(refused) = self.refusal(peer, false) {
+            return refused;
+        }
+        if self.bonds.key_for(&peer.address) == Some(key) {
+            self.retained.failures = 0;
+            self.log("inf", "bt", "security changed: encrypted with bond");
+            return LinkOutcome::Bonded;
+        }
+        self.log("wrn", "bt", "security failed: key_missing");
+        self.count_failure();
+        LinkOutcome::Failed(LinkFailure::Disconnected(PIN_OR_KEY_MISSING))
+    }
+
+    /// Why this peer is turned away before any security exchange, if it is.
+    fn refusal(&mut self, peer: &Peer, pairing: bool) -> Option<LinkOutcome> {
+        if self.locked_out() {
+            self.log("wrn", "pair", "refused: repeated_attempts");
+            return Some(LinkOutcome::Failed(LinkFailure::Smp(REPEATED_ATTEMPTS)));
+        }
+        let owned_by_other_phone = self
+            .owner
+            .as_ref()
+            .is_some_and(|o| o.role == Role::Phone && o.address != peer.address);
+        if pairing && owned_by_other_phone {
+            self.log("wrn", "pair", "refused: owned");
+            return Some(LinkOutcome::Failed(LinkFailure::Refused("owned".into())));
+        }
+        None
+    }
+
+    fn locked_out(&mut self) -> bool {
+        match self.retained.lockout_until {
+            Some(until) if tokio::time::Instant::now() < until => true,
+            Some(_) => {
+                if !self.profile.behaviour.lockout_never_expires {
+                    self.retained.lockout_until = None;
+                    self.retained.failures = 0;
+                    self.log("inf", "pair", "lockout ended");
+                    return false;
+                }
+                true
+            }
+            None => false,
+        }
+    }
+
+    fn count_failure(&mut self) {
+        let behaviour = &self.profile.behaviour;
+        let (Some(limit), Some(window)) =
+            (behaviour.lockout_after_failures, behaviour.lockout_window)
+        else {
+            return;
+        };
+        self.retained.failures += 1;
+        if self.retained.failures >= limit {
+            self.retained.lockout_until = Some(tokio::time::Instant::now() + window.0);
+            self.log(
+                "wrn",
+                "pair",
+                &format!("lockout: {limit} failed attempts, {} s", window.0.as_secs()),
+            );
+        }
+    }
+
     async fn pair(
         &mut self,
-        central: &str,
+        peer: &Peer,
         key: Key,
         link_drops: bool,
         low_battery: bool,
@@ -94,22 +183,23 @@ impl Device {
                 CONNECTION_TIMEOUT,
             )));
         }
-        match self.bonds.store(central, key) {
-            Ok(()) => {
-                self.log("inf", "pair", &format!("bonded with {central}"));
-                Ok(LinkOutcome::Bonded)
-            }
-            Err(_) => {
-                self.log("wrn", "pair", "refused: bond_table_full");
-                Ok(LinkOutcome::Failed(LinkFailure::Refused(
-                    "bond_table_full".into(),
-                )))
-            }
+        if self.bonds.store(&peer.address, key).is_err() {
+            self.log("wrn", "pair", "refused: bond_table_full");
+            return Ok(LinkOutcome::Failed(LinkFailure::Refused(
+                "bond_table_full".into(),
+            )));
         }
+        self.retained.failures = 0;
+        self.log("inf", "pair", &format!("bonded with {}", peer.address));
+        if self.profile.behaviour.ownership && self.owner.is_none() {
+            self.log("inf", "owner", &format!("owned by {}", peer.role.name()));
+            self.owner = Some(peer.clone());
+        }
+        Ok(LinkOutcome::Bonded)
     }
 
-    /// Answers the central, logs the disconnect, and advertises again.
-    fn end_link(&self, reply: oneshot::Sender<LinkOutcome>, outcome: LinkOutcome) {
+    /// Logs the disconnect and advertises again.
+    fn end_link(&self, outcome: LinkOutcome) {
         let reason = match outcome {
             LinkOutcome::Failed(LinkFailure::Disconnected(code)) => code,
             _ => REMOTE_USER_TERMINATED,
@@ -119,8 +209,6 @@ impl Device {
             "bt",
             &format!("disconnected (reason 0x{reason:02x})"),
         );
-        // The central may have given up waiting; that is its business.
-        let _ = reply.send(outcome);
         self.start_advertising();
     }
 }

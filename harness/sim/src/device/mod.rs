@@ -5,11 +5,12 @@
 
 mod button;
 mod link;
+mod lock;
 
 use std::sync::Arc;
 use std::time::Duration;
 
-use hil_rig::LinkOutcome;
+use hil_rig::{CommandOutcome, DeviceCommand, LinkOutcome};
 use hil_scenario::Profile;
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio::time::{Instant, sleep_until};
@@ -43,20 +44,51 @@ pub struct Advert {
     pub tx_dbm: f64,
 }
 
+/// What kind of central is asking: locks treat a hub owner differently from a phone owner.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Role {
+    Phone,
+    Hub,
+}
+
+impl Role {
+    fn name(self) -> &'static str {
+        match self {
+            Role::Phone => "phone",
+            Role::Hub => "hub",
+        }
+    }
+}
+
+/// Who is on the other end of a link request.
+#[derive(Clone, Debug)]
+pub struct Peer {
+    pub address: String,
+    pub role: Role,
+}
+
 /// A request from a central over the radio.
 pub enum LinkRequest {
     /// Pair and store `key`; `link_drops` when the radio path will not carry the whole handshake.
     Pair {
-        central: String,
+        peer: Peer,
         key: Key,
         link_drops: bool,
         reply: oneshot::Sender<LinkOutcome>,
     },
     /// Reconnect and encrypt with the bond `key`.
     Connect {
-        central: String,
+        peer: Peer,
         key: Key,
         reply: oneshot::Sender<LinkOutcome>,
+    },
+    /// Reconnect with `key` and run an application command; `codes` travel with a restore.
+    Command {
+        peer: Peer,
+        key: Key,
+        command: DeviceCommand,
+        codes: Vec<String>,
+        reply: oneshot::Sender<(CommandOutcome, Vec<String>)>,
     },
 }
 
@@ -106,11 +138,23 @@ enum SessionEnd {
     Closed,
 }
 
-/// State that survives a reset but not a power loss (reset-reason register, retained RAM).
+/// State that survives a reset, and a supply cut shorter than the hold-up time (retained RAM).
 #[derive(Default)]
 struct Retained {
     brownout: bool,
     pairing_interrupted: bool,
+    /// Failed security attempts in a row, and the lockout they triggered.
+    failures: u32,
+    lockout_until: Option<Instant>,
+    /// A bolt actuation was under way.
+    actuating: bool,
+}
+
+/// Where the bolt physically is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Bolt {
+    Locked,
+    Unlocked,
 }
 
 pub struct Device {
@@ -121,13 +165,24 @@ pub struct Device {
     retained: Retained,
     /// In flash: survives resets and power loss, cleared by a factory reset.
     bonds: BondTable,
+    owner: Option<Peer>,
+    codes: Vec<String>,
+    bolt: Bolt,
     powered_at: Instant,
+    /// When the supply last went away, to tell whether retained RAM survived.
+    unpowered_since: Option<Instant>,
 }
 
 impl Device {
     pub fn new(name: String, hw: Hardware, profile: Arc<Profile>, io: DeviceIo) -> Self {
         let behaviour = &profile.behaviour;
         let bonds = BondTable::new(behaviour.bond_slots, behaviour.bond_overwrite_oldest);
+        // An installed lock holds a few user codes.
+        let codes = if hw.motor.is_some() {
+            vec!["1357".into(), "2468".into(), "8080".into()]
+        } else {
+            Vec::new()
+        };
         Self {
             name,
             hw,
@@ -135,7 +190,11 @@ impl Device {
             io,
             retained: Retained::default(),
             bonds,
+            owner: None,
+            codes,
+            bolt: Bolt::Locked,
             powered_at: Instant::now(),
+            unpowered_since: None,
         }
     }
 
@@ -149,6 +208,11 @@ impl Device {
             if !awake {
                 return;
             }
+            if let Some(since) = self.unpowered_since.take() {
+                if since.elapsed() >= self.hw.retention_holdup {
+                    self.retained = Retained::default();
+                }
+            }
             tracing::debug!(device = %self.name, reason = reason.name(), "reset released");
             reason = match self.session(reason).await {
                 SessionEnd::Closed => return,
@@ -158,7 +222,7 @@ impl Device {
                     ResetReason::Brownout
                 }
                 SessionEnd::PowerLost => {
-                    self.retained = Retained::default();
+                    self.unpowered_since = Some(Instant::now());
                     ResetReason::PowerOn
                 }
                 SessionEnd::SystemOff => {
@@ -172,7 +236,7 @@ impl Device {
                     if self.io.supply.borrow().on {
                         ResetReason::ChargerWake
                     } else {
-                        self.retained = Retained::default();
+                        self.unpowered_since = Some(Instant::now());
                         ResetReason::PowerOn
                     }
                 }
@@ -211,6 +275,13 @@ impl Device {
     fn state_of_charge(&self) -> (f64, u8) {
         let volts = self.rail_under(self.hw.idle_amps).unwrap_or(0.0);
         (volts, state_of_charge(self.hw.chemistry, volts))
+    }
+
+    /// The cell's internal resistance as the gauge measures it: the sag under a known pulse.
+    fn cell_ohms(&self) -> Option<f64> {
+        let rest = self.rail_under(self.hw.idle_amps)?;
+        let loaded = self.rail_under(self.hw.gauge_pulse_amps)?;
+        Some((rest - loaded) / (self.hw.gauge_pulse_amps - self.hw.idle_amps))
     }
 
     fn on_charger(&self) -> bool {
@@ -266,9 +337,21 @@ impl Device {
         self.log("inf", "pm", &format!("reset reason: {}", reason.name()));
         let (volts, soc) = self.state_of_charge();
         self.log("inf", "battery", &format!("{volts:.2} V, {soc} %"));
+        self.report_lock_state();
 
         let mut low_battery =
             self.retained.brownout && behaviour.brownout_min_soc.is_some_and(|min| soc < min);
+        let battery_fault = behaviour.max_cell_ohms.and_then(|max| {
+            let ohms = self.cell_ohms()?;
+            (ohms > max).then_some(ohms)
+        });
+        if let Some(ohms) = battery_fault {
+            self.log(
+                "wrn",
+                "battery",
+                &format!("health fault: internal resistance {ohms:.1} ohm"),
+            );
+        }
         self.retained.brownout = false;
         if low_battery {
             self.log(
@@ -332,7 +415,7 @@ impl Device {
                     let Some(request) = request else {
                         return SessionEnd::Closed;
                     };
-                    if let Err(end) = self.serve(request, low_battery).await {
+                    if let Err(end) = self.serve(request, low_battery, battery_fault.is_some()).await {
                         return end;
                     }
                 }
