@@ -23,6 +23,14 @@ pub trait Central: Send {
     /// One attempt to reconnect to a bonded device and encrypt the link with the stored keys.
     async fn connect(&mut self, device: &str, deadline: Duration) -> Result<LinkOutcome, RigError>;
 
+    /// Reconnects with the bond, then stops answering mid-connection, as an app killed by the
+    /// phone's battery saver does. Returns once the link has timed out.
+    async fn stop_answering(
+        &mut self,
+        device: &str,
+        deadline: Duration,
+    ) -> Result<LinkOutcome, RigError>;
+
     /// Removes the device and its bond ("forget this device").
     async fn forget(&mut self, device: &str) -> Result<(), RigError>;
 

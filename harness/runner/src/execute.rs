@@ -18,6 +18,8 @@ use crate::trace::recovery_trace;
 
 /// The app's pause between pairing attempts.
 const RETRY_BACKOFF: Duration = Duration::from_secs(5);
+/// How long a step that needs a link may take to get one.
+const DEFAULT_LINK_DEADLINE: Duration = Duration::from_secs(30);
 /// After the last step, time for devices to finish what they started, so the trace ends at rest.
 const SETTLE: Duration = Duration::from_secs(2);
 
@@ -430,6 +432,27 @@ impl Executor<'_> {
                         send.name()
                     ))),
                 }
+            }
+            Action::StopAnswering { central, device } => {
+                let deadline = DEFAULT_LINK_DEADLINE;
+                let outcome = timeout(
+                    deadline,
+                    self.central(central)?.stop_answering(device, deadline),
+                )
+                .await;
+                let reason = match outcome {
+                    Ok(Ok(LinkOutcome::Bonded)) => None,
+                    Ok(Ok(LinkOutcome::Failed(failure))) => Some(failure.to_string()),
+                    Ok(Err(e)) => return Err(e.into()),
+                    Err(_) => Some("step deadline".to_string()),
+                };
+                self.bus.emit(central_event(
+                    central,
+                    "went_silent",
+                    device,
+                    reason.as_deref(),
+                ));
+                Ok(())
             }
             Action::Forget { central, device } => {
                 self.central(central)?.forget(device).await?;

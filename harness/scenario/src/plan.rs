@@ -117,6 +117,10 @@ pub enum Action {
         central: String,
         device: String,
     },
+    StopAnswering {
+        central: String,
+        device: String,
+    },
     Adapter {
         central: String,
         on: bool,
@@ -464,6 +468,14 @@ impl Scenario {
                     device: device.name.clone(),
                 })
             }
+            Step::StopAnswering(f) => {
+                let central = self.central(&f.central, rig, problems);
+                let device = self.device(&f.device, rig, problems)?;
+                Some(Action::StopAnswering {
+                    central: central?,
+                    device: device.name.clone(),
+                })
+            }
             Step::Command(c) => {
                 let central = self.central(&c.central, rig, problems);
                 let device = self.device(&c.device, rig, problems)?;
@@ -672,6 +684,9 @@ impl fmt::Display for Action {
                 ..
             } => write!(f, "connect {central} to {device}, expect {expect:?}"),
             Action::Forget { central, device } => write!(f, "forget {device} on {central}"),
+            Action::StopAnswering { central, device } => {
+                write!(f, "{central} goes silent while connected to {device}")
+            }
             Action::Command {
                 central,
                 device,

@@ -80,6 +80,10 @@ pub struct Behaviour {
     /// The first central to pair owns the device: other phones are refused, and while a hub owns
     /// it phones may pair but not operate it. A factory reset clears ownership.
     pub ownership: bool,
+    /// A factory reset erases the bonds (false is a real-world bug).
+    pub reset_clears_bonds: bool,
+    /// Advertise again after a link is lost to a supervision timeout (false is a real-world bug).
+    pub readvertise_after_timeout: bool,
     /// A factory reset also clears ownership (false is a real-world bug).
     pub reset_clears_ownership: bool,
     /// After a reset during an actuation, re-sense the bolt instead of reporting it unknown.
@@ -103,6 +107,8 @@ impl Default for Behaviour {
             lockout_window: None,
             lockout_never_expires: false,
             ownership: false,
+            reset_clears_bonds: true,
+            readvertise_after_timeout: true,
             reset_clears_ownership: true,
             resense_bolt_after_reset: true,
             codes_restorable: true,

@@ -96,6 +96,8 @@ pub enum Step {
     Connect(PairStep),
     /// Remove the device and its bond from the central ("forget this device").
     Forget(CentralDevice),
+    /// Reconnect, then go silent mid-connection (an app killed by the battery saver).
+    StopAnswering(CentralDevice),
     /// Switch the central's Bluetooth adapter off or on.
     Adapter(AdapterStep),
     /// Send an application command to a bonded device (unlock, export codes, …).

@@ -135,14 +135,40 @@ impl VirtualCentral {
         }
     }
 
-    async fn encrypt(&mut self, device: &str, key: Key) -> Result<LinkOutcome, RigError> {
+    async fn encrypt(
+        &mut self,
+        device: &str,
+        key: Key,
+        then_silent: bool,
+    ) -> Result<LinkOutcome, RigError> {
         let peer = self.peer();
         self.request(
             device,
-            |reply| LinkRequest::Connect { peer, key, reply },
+            |reply| LinkRequest::Connect {
+                peer,
+                key,
+                then_silent,
+                reply,
+            },
             LINK_TIMED_OUT,
         )
         .await
+    }
+
+    /// `connect`, optionally going silent once the link is up.
+    async fn reconnect(
+        &mut self,
+        device: &str,
+        deadline: Duration,
+        then_silent: bool,
+    ) -> Result<LinkOutcome, RigError> {
+        let Some(key) = self.bonds.get(device).copied() else {
+            return Ok(LinkOutcome::Failed(LinkFailure::NotBonded));
+        };
+        if let Err(failure) = self.reach(device, deadline).await? {
+            return Ok(LinkOutcome::Failed(failure));
+        }
+        self.encrypt(device, key, then_silent).await
     }
 }
 
@@ -161,7 +187,7 @@ impl Central for VirtualCentral {
         };
         // Like a phone, a central that still holds keys re-encrypts instead of pairing anew.
         if let Some(key) = self.controller_keys.get(device).copied() {
-            return self.encrypt(device, key).await;
+            return self.encrypt(device, key, false).await;
         }
         let key = self.next_key;
         self.next_key = self.next_key.wrapping_add(2);
@@ -187,13 +213,15 @@ impl Central for VirtualCentral {
     }
 
     async fn connect(&mut self, device: &str, deadline: Duration) -> Result<LinkOutcome, RigError> {
-        let Some(key) = self.bonds.get(device).copied() else {
-            return Ok(LinkOutcome::Failed(LinkFailure::NotBonded));
-        };
-        if let Err(failure) = self.reach(device, deadline).await? {
-            return Ok(LinkOutcome::Failed(failure));
-        }
-        self.encrypt(device, key).await
+        self.reconnect(device, deadline, false).await
+    }
+
+    async fn stop_answering(
+        &mut self,
+        device: &str,
+        deadline: Duration,
+    ) -> Result<LinkOutcome, RigError> {
+        self.reconnect(device, deadline, true).await
     }
 
     async fn forget(&mut self, device: &str) -> Result<(), RigError> {

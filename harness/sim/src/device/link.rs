@@ -41,9 +41,18 @@ impl Device {
                 self.end_link(outcome.clone());
                 let _ = reply.send(outcome);
             }
-            LinkRequest::Connect { peer, key, reply } => {
+            LinkRequest::Connect {
+                peer,
+                key,
+                then_silent,
+                reply,
+            } => {
                 self.accept_connection(&peer);
-                let outcome = self.secure(&peer, key);
+                let mut outcome = self.secure(&peer, key);
+                if then_silent && outcome == LinkOutcome::Bonded {
+                    self.powered_sleep(SUPERVISION_TIMEOUT).await?;
+                    outcome = LinkOutcome::Failed(LinkFailure::Disconnected(CONNECTION_TIMEOUT));
+                }
                 self.end_link(outcome.clone());
                 let _ = reply.send(outcome);
             }
@@ -209,6 +218,8 @@ impl Device {
             "bt",
             &format!("disconnected (reason 0x{reason:02x})"),
         );
-        self.start_advertising();
+        if reason != CONNECTION_TIMEOUT || self.profile.behaviour.readvertise_after_timeout {
+            self.start_advertising();
+        }
     }
 }

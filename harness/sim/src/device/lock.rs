@@ -37,7 +37,9 @@ impl Device {
     /// Wipes what a factory reset wipes.
     pub(super) fn factory_reset(&mut self) {
         self.log("wrn", "settings", "factory reset: bonds erased");
-        self.bonds.clear();
+        if self.profile.behaviour.reset_clears_bonds {
+            self.bonds.clear();
+        }
         self.codes.clear();
         if self.profile.behaviour.reset_clears_ownership {
             self.owner = None;

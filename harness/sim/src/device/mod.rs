@@ -76,10 +76,12 @@ pub enum LinkRequest {
         link_drops: bool,
         reply: oneshot::Sender<LinkOutcome>,
     },
-    /// Reconnect and encrypt with the bond `key`.
+    /// Reconnect and encrypt with the bond `key`; with `then_silent` the central stops answering
+    /// once the link is up.
     Connect {
         peer: Peer,
         key: Key,
+        then_silent: bool,
         reply: oneshot::Sender<LinkOutcome>,
     },
     /// Reconnect with `key` and run an application command; `codes` travel with a restore.
