@@ -100,6 +100,18 @@ fn failure_text(result: &ScenarioResult) -> String {
     "F21-reset-erases-user-codes",
     "refused (restore_failed)"
 )]
+#[case::old_app_handshake_fails_silently(
+    "ring",
+    "ring-no-app-version-check.toml",
+    "F07-app-handshake-mismatch",
+    "hci_0x3D (MIC failure)"
+)]
+#[case::lockout_never_expires(
+    "lock",
+    "lock-lockout-never-expires.toml",
+    "F19-slow-pairing",
+    "last: smp_0x09 (repeated attempts)"
+)]
 #[case::full_bond_table_rejects(
     "lock",
     "lock-full-table-rejects.toml",

@@ -31,6 +31,12 @@ pub trait Central: Send {
         deadline: Duration,
     ) -> Result<LinkOutcome, RigError>;
 
+    /// Installs a version of the companion app; it runs after the next restart.
+    async fn install_app(&mut self, version: u32) -> Result<(), RigError>;
+
+    /// Restarts the companion app: the installed version runs, cached session tokens are dropped.
+    async fn restart_app(&mut self) -> Result<(), RigError>;
+
     /// Removes the device and its bond ("forget this device").
     async fn forget(&mut self, device: &str) -> Result<(), RigError>;
 

@@ -433,6 +433,31 @@ impl Executor<'_> {
                     ))),
                 }
             }
+            Action::App {
+                central,
+                install,
+                restart,
+            } => {
+                if let Some(version) = install {
+                    self.central(central)?.install_app(*version).await?;
+                    self.bus.emit(EventKind::DeviceEvent {
+                        device: central.clone(),
+                        name: "app_installed".into(),
+                        fields: BTreeMap::from([("version".into(), version.to_string())]),
+                        keep: vec!["version".into()],
+                    });
+                }
+                if *restart {
+                    self.central(central)?.restart_app().await?;
+                    self.bus.emit(EventKind::DeviceEvent {
+                        device: central.clone(),
+                        name: "app_restarted".into(),
+                        fields: BTreeMap::new(),
+                        keep: Vec::new(),
+                    });
+                }
+                Ok(())
+            }
             Action::StopAnswering { central, device } => {
                 let deadline = DEFAULT_LINK_DEADLINE;
                 let outcome = timeout(

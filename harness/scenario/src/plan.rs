@@ -121,6 +121,11 @@ pub enum Action {
         central: String,
         device: String,
     },
+    App {
+        central: String,
+        install: Option<u32>,
+        restart: bool,
+    },
     Adapter {
         central: String,
         on: bool,
@@ -468,6 +473,21 @@ impl Scenario {
                     device: device.name.clone(),
                 })
             }
+            Step::App(a) => {
+                let central = self.central(&a.central, rig, problems)?;
+                if a.install.is_none() && !a.restart {
+                    problems.push(src.error(
+                        a.central.span(),
+                        "an `app` step needs `install = <version>`, `restart = true`, or both",
+                        None,
+                    ));
+                }
+                Some(Action::App {
+                    central,
+                    install: a.install,
+                    restart: a.restart,
+                })
+            }
             Step::StopAnswering(f) => {
                 let central = self.central(&f.central, rig, problems);
                 let device = self.device(&f.device, rig, problems)?;
@@ -684,6 +704,20 @@ impl fmt::Display for Action {
                 ..
             } => write!(f, "connect {central} to {device}, expect {expect:?}"),
             Action::Forget { central, device } => write!(f, "forget {device} on {central}"),
+            Action::App {
+                central,
+                install,
+                restart,
+            } => {
+                write!(f, "{central}:")?;
+                if let Some(v) = install {
+                    write!(f, " install app v{v}")?;
+                }
+                if *restart {
+                    write!(f, " restart the app")?;
+                }
+                Ok(())
+            }
             Action::StopAnswering { central, device } => {
                 write!(f, "{central} goes silent while connected to {device}")
             }

@@ -80,6 +80,10 @@ pub struct Behaviour {
     /// The first central to pair owns the device: other phones are refused, and while a hub owns
     /// it phones may pair but not operate it. A factory reset clears ownership.
     pub ownership: bool,
+    /// The app handshake version this firmware speaks.
+    pub handshake_version: Option<u32>,
+    /// Refuse an older app's handshake with an explicit status (false: it fails later, silently).
+    pub check_app_version: bool,
     /// A factory reset erases the bonds (false is a real-world bug).
     pub reset_clears_bonds: bool,
     /// Advertise again after a link is lost to a supervision timeout (false is a real-world bug).
@@ -107,6 +111,8 @@ impl Default for Behaviour {
             lockout_window: None,
             lockout_never_expires: false,
             ownership: false,
+            handshake_version: None,
+            check_app_version: true,
             reset_clears_bonds: true,
             readvertise_after_timeout: true,
             reset_clears_ownership: true,

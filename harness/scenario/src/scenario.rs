@@ -102,6 +102,18 @@ pub enum Step {
     Adapter(AdapterStep),
     /// Send an application command to a bonded device (unlock, export codes, …).
     Command(CommandStep),
+    /// Install a companion-app version on the central, and/or restart the app.
+    App(AppStep),
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AppStep {
+    pub central: Spanned<String>,
+    /// App version to install; it runs after a restart.
+    pub install: Option<u32>,
+    #[serde(default)]
+    pub restart: bool,
 }
 
 /// Application commands a companion app sends (the lock's control characteristic).

@@ -45,7 +45,13 @@ pub struct VirtualCentral {
     next_key: Key,
     /// User codes the app exported, by device.
     exported_codes: BTreeMap<String, Vec<String>>,
+    /// Handshake version of the running app, and of the installed one (runs after a restart).
+    app_running: u32,
+    app_installed: u32,
 }
+
+/// The companion app version a central starts with.
+const CURRENT_APP: u32 = 3;
 
 impl VirtualCentral {
     pub fn new(
@@ -67,6 +73,8 @@ impl VirtualCentral {
             controller_keys: BTreeMap::new(),
             next_key: seed | 1,
             exported_codes: BTreeMap::new(),
+            app_running: CURRENT_APP,
+            app_installed: CURRENT_APP,
         }
     }
 
@@ -193,12 +201,14 @@ impl Central for VirtualCentral {
         self.next_key = self.next_key.wrapping_add(2);
         let link_drops = !self.radio.exchange(margin, PAIRING_PDUS);
         let peer = self.peer();
+        let app_version = self.app_running;
         let outcome = self
             .request(
                 device,
                 |reply| LinkRequest::Pair {
                     peer,
                     key,
+                    app_version,
                     link_drops,
                     reply,
                 },
@@ -222,6 +232,16 @@ impl Central for VirtualCentral {
         deadline: Duration,
     ) -> Result<LinkOutcome, RigError> {
         self.reconnect(device, deadline, true).await
+    }
+
+    async fn install_app(&mut self, version: u32) -> Result<(), RigError> {
+        self.app_installed = version;
+        Ok(())
+    }
+
+    async fn restart_app(&mut self) -> Result<(), RigError> {
+        self.app_running = self.app_installed;
+        Ok(())
     }
 
     async fn forget(&mut self, device: &str) -> Result<(), RigError> {

@@ -10,6 +10,7 @@ use crate::radio::SUPERVISION_TIMEOUT;
 /// HCI reason the device gives when the central ends the link normally.
 const REMOTE_USER_TERMINATED: u8 = 0x13;
 const CONNECTION_TIMEOUT: u8 = 0x08;
+const MIC_FAILURE: u8 = 0x3D;
 const PIN_OR_KEY_MISSING: u8 = 0x06;
 /// SMP "repeated attempts".
 const REPEATED_ATTEMPTS: u8 = 0x09;
@@ -26,6 +27,7 @@ impl Device {
             LinkRequest::Pair {
                 peer,
                 key,
+                app_version,
                 link_drops,
                 reply,
             } => {
@@ -36,7 +38,10 @@ impl Device {
                         self.log("wrn", "pair", "refused: battery_fault");
                         LinkOutcome::Failed(LinkFailure::Refused("battery_fault".into()))
                     }
-                    None => self.pair(&peer, key, link_drops, low_battery).await?,
+                    None => {
+                        self.pair(&peer, key, app_version, link_drops, low_battery)
+                            .await?
+                    }
                 };
                 self.end_link(outcome.clone());
                 let _ = reply.send(outcome);
@@ -154,10 +159,22 @@ impl Device {
         &mut self,
         peer: &Peer,
         key: Key,
+        app_version: u32,
         link_drops: bool,
         low_battery: bool,
     ) -> Result<LinkOutcome, SessionEnd> {
         let behaviour = &self.profile.behaviour;
+        let old_app = behaviour.handshake_version.filter(|v| app_version < *v);
+        if let Some(needed) = old_app.filter(|_| behaviour.check_app_version) {
+            self.log(
+                "wrn",
+                "pair",
+                &format!("refused: unsupported_version (app v{app_version} < v{needed})"),
+            );
+            return Ok(LinkOutcome::Failed(LinkFailure::Refused(
+                "unsupported_version".into(),
+            )));
+        }
         let (_, soc) = self.state_of_charge();
         let min = if low_battery {
             behaviour.brownout_min_soc
@@ -191,6 +208,11 @@ impl Device {
             return Ok(LinkOutcome::Failed(LinkFailure::Disconnected(
                 CONNECTION_TIMEOUT,
             )));
+        }
+        if old_app.is_some() {
+            // The old app derives the session key the old way: the first encrypted packet fails.
+            self.log("wrn", "bt", "encryption failed: mic_failure");
+            return Ok(LinkOutcome::Failed(LinkFailure::Disconnected(MIC_FAILURE)));
         }
         if self.bonds.store(&peer.address, key).is_err() {
             self.log("wrn", "pair", "refused: bond_table_full");

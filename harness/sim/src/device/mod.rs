@@ -73,6 +73,8 @@ pub enum LinkRequest {
     Pair {
         peer: Peer,
         key: Key,
+        /// The handshake version of the central's app.
+        app_version: u32,
         link_drops: bool,
         reply: oneshot::Sender<LinkOutcome>,
     },
