@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 use std::str::FromStr;
 use std::sync::Arc;
 
-use hil_runner::Planned;
+use hil_runner::{Outcome, Planned};
 use hil_scenario::{ConfigError, ConfigErrors, PlanError, Profile, Rig, Scenario};
 
 pub const DEFAULT_RIG: &str = "rigs/virtual.toml";
@@ -138,13 +138,12 @@ impl Catalog {
         for scenario in &self.scenarios {
             match scenario.plan(&self.rig) {
                 Ok(plan) => planned.push(Planned::Ready(Box::new(plan))),
-                Err(PlanError::NotRunnable(reasons)) => planned.push(Planned::Skipped {
-                    id: scenario.id.clone(),
-                    failure: scenario.failure.clone(),
-                    title: scenario.title.clone(),
-                    path: scenario.path.clone(),
-                    reasons,
-                }),
+                Err(PlanError::NotRunnable(reasons)) => {
+                    planned.push(not_run(scenario, Outcome::Skipped, reasons))
+                }
+                Err(PlanError::Incompatible(reasons)) => {
+                    planned.push(not_run(scenario, Outcome::Incompatible, reasons))
+                }
                 Err(PlanError::Invalid(e)) => errors.extend(e.errors),
             }
         }
@@ -156,18 +155,29 @@ impl Catalog {
     }
 }
 
+fn not_run(scenario: &Scenario, outcome: Outcome, reasons: Vec<String>) -> Planned {
+    Planned::NotRun {
+        id: scenario.id.clone(),
+        failure: scenario.failure.clone(),
+        title: scenario.title.clone(),
+        path: scenario.path.clone(),
+        outcome,
+        reasons,
+    }
+}
+
 fn load_rig(path: &Path, overrides: &[ProfileOverride]) -> Result<Rig, CatalogError> {
     let mut rig = Rig::load(path)?;
     for o in overrides {
-        let known = rig.device_names().join(", ");
-        let Some(device) = rig.devices.get_mut(&o.device) else {
+        if !rig.devices.contains_key(&o.device) {
             return Err(CatalogError::Usage(format!(
-                "--profile names device `{}`, which rig `{}` does not have (it has: {known})",
-                o.device, rig.name
+                "--profile names device `{}`, which rig `{}` does not have (it has: {})",
+                o.device,
+                rig.name,
+                rig.device_names().join(", ")
             )));
-        };
-        device.profile = Arc::new(Profile::load(&o.path)?);
-        device.profile_path.clone_from(&o.path);
+        }
+        rig.pin_profile(&o.device, Arc::new(Profile::load(&o.path)?), o.path.clone());
     }
     Ok(rig)
 }

@@ -100,7 +100,9 @@ pub fn list(rig: &Path) -> u8 {
     for (scenario, plan) in catalog.scenarios.iter().zip(&planned) {
         let runnable = match plan {
             Planned::Ready(_) => "yes".to_string(),
-            Planned::Skipped { reasons, .. } => format!("no: {}", reasons.join("; ")),
+            Planned::NotRun {
+                outcome, reasons, ..
+            } => format!("no ({outcome}): {}", reasons.join("; ")),
         };
         println!(
             "{:<28} {:<7} {:<40} {:<24} {runnable}",
@@ -123,7 +125,7 @@ pub fn validate(files: &[PathBuf], rig: &Path) -> u8 {
         Ok(planned) => {
             let skipped = planned
                 .iter()
-                .filter(|p| matches!(p, Planned::Skipped { .. }))
+                .filter(|p| matches!(p, Planned::NotRun { .. }))
                 .count();
             println!(
                 "hil: {} scenario(s) valid against rig `{}` ({} not runnable on it)",

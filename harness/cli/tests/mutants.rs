@@ -112,6 +112,18 @@ fn failure_text(result: &ScenarioResult) -> String {
     "F19-slow-pairing",
     "last: smp_0x09 (repeated attempts)"
 )]
+#[case::replayed_nfc_tap_accepted(
+    "lock",
+    "lock-accepts-replayed-nfc.toml",
+    "F20-nfc-replay",
+    "lock carried out `unlock` from cloner"
+)]
+#[case::static_nfc_uid(
+    "ring",
+    "ring-static-nfc-uid.toml",
+    "F20-nfc-replay",
+    "lock carried out `unlock` from cloner"
+)]
 #[case::full_bond_table_rejects(
     "lock",
     "lock-full-table-rejects.toml",

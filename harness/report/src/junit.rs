@@ -31,7 +31,9 @@ fn test_case(result: &ScenarioResult) -> TestCase {
     let mut status = match result.outcome {
         Outcome::Pass => TestCaseStatus::success(),
         Outcome::Skipped => TestCaseStatus::skipped(),
-        Outcome::Fail | Outcome::Timeout => TestCaseStatus::non_success(NonSuccessKind::Failure),
+        Outcome::Fail | Outcome::Timeout | Outcome::Incompatible => {
+            TestCaseStatus::non_success(NonSuccessKind::Failure)
+        }
         Outcome::Error => TestCaseStatus::non_success(NonSuccessKind::Error),
     };
     if let Some(message) = &result.message {

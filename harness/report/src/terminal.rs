@@ -62,7 +62,7 @@ impl Terminal {
                     result.id,
                     result.title
                 )?;
-                if result.outcome != Outcome::Skipped {
+                if !matches!(result.outcome, Outcome::Skipped | Outcome::Incompatible) {
                     write!(
                         out,
                         "  [{} rig time in {:.3}s]",
@@ -110,11 +110,12 @@ impl Terminal {
                 };
                 writeln!(
                     out,
-                    "hil: {} passed, {} failed, {} errors, {} timed out, {} skipped; {} of rig time in {:.3}s wall{speedup}",
+                    "hil: {} passed, {} failed, {} errors, {} timed out, {} incompatible, {} skipped; {} of rig time in {:.3}s wall{speedup}",
                     t.pass,
                     t.fail,
                     t.error,
                     t.timeout,
+                    t.incompatible,
                     t.skipped,
                     clock(Duration::from_secs_f64(summary.rig_secs)),
                     summary.wall_secs

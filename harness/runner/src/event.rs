@@ -110,6 +110,8 @@ pub enum Outcome {
     Timeout,
     /// Not run: the rig lacks a capability the scenario needs.
     Skipped,
+    /// Not run: two devices the scenario links share no transport; found at plan time.
+    Incompatible,
 }
 
 impl Outcome {
@@ -124,6 +126,7 @@ impl Outcome {
             Outcome::Error => "ERROR",
             Outcome::Timeout => "TIMEOUT",
             Outcome::Skipped => "SKIPPED",
+            Outcome::Incompatible => "INCOMPATIBLE",
         }
     }
 }
@@ -217,6 +220,7 @@ pub struct Totals {
     pub error: usize,
     pub timeout: usize,
     pub skipped: usize,
+    pub incompatible: usize,
 }
 
 impl Totals {
@@ -227,11 +231,12 @@ impl Totals {
             Outcome::Error => &mut self.error,
             Outcome::Timeout => &mut self.timeout,
             Outcome::Skipped => &mut self.skipped,
+            Outcome::Incompatible => &mut self.incompatible,
         } += 1;
     }
 
     pub fn all_passed(&self) -> bool {
-        self.fail + self.error + self.timeout == 0
+        self.fail + self.error + self.timeout + self.incompatible == 0
     }
 }
 

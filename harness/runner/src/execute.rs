@@ -458,6 +458,27 @@ impl Executor<'_> {
                 }
                 Ok(())
             }
+            Action::Incompatible {
+                central,
+                device,
+                central_transports,
+                device_transports,
+            } => {
+                let names = |ts: &[hil_scenario::Transport]| {
+                    ts.iter().map(|t| t.name()).collect::<Vec<_>>().join("+")
+                };
+                self.bus.emit(EventKind::DeviceEvent {
+                    device: central.clone(),
+                    name: "incompatible".into(),
+                    fields: BTreeMap::from([
+                        ("device".into(), device.clone()),
+                        ("speaks".into(), names(central_transports)),
+                        ("device_speaks".into(), names(device_transports)),
+                    ]),
+                    keep: vec!["device".into(), "speaks".into(), "device_speaks".into()],
+                });
+                Ok(())
+            }
             Action::StopAnswering { central, device } => {
                 let deadline = DEFAULT_LINK_DEADLINE;
                 let outcome = timeout(

@@ -12,12 +12,13 @@ use crate::snapshot::SnapshotMode;
 /// A scenario as the planner left it for this rig.
 pub enum Planned {
     Ready(Box<Plan>),
-    /// The rig lacks what the scenario needs.
-    Skipped {
+    /// Decided at plan time: SKIPPED (the rig lacks what the scenario needs) or INCOMPATIBLE.
+    NotRun {
         id: String,
         failure: String,
         title: String,
         path: PathBuf,
+        outcome: Outcome,
         reasons: Vec<String>,
     },
 }
@@ -52,6 +53,13 @@ pub fn run_all(
     for entry in planned {
         let result = match entry {
             Planned::Ready(plan) => {
+                let scenario_rig;
+                let rig = if plan.profiles.is_empty() {
+                    rig
+                } else {
+                    scenario_rig = rig.with_profiles(&plan.profiles);
+                    &scenario_rig
+                };
                 let seed = scenario_seed(options.seed, &plan.id);
                 tracing::debug!(id = %plan.id, seed, virtual_clock = rig.is_virtual(), "starting scenario");
                 let runtime = tokio::runtime::Builder::new_current_thread()
@@ -68,21 +76,22 @@ pub fn run_all(
                 };
                 runtime.block_on(async { run_scenario(ctx, connect(rig, seed)).await })
             }
-            Planned::Skipped {
+            Planned::NotRun {
                 id,
                 failure,
                 title,
                 path,
+                outcome,
                 reasons,
             } => {
-                tracing::debug!(%id, ?reasons, "skipping scenario");
+                tracing::debug!(%id, ?outcome, ?reasons, "not running scenario");
                 let result = ScenarioResult {
                     id: id.clone(),
                     failure: failure.clone(),
                     title: title.clone(),
                     path: path.clone(),
                     rig: rig.name.clone(),
-                    outcome: Outcome::Skipped,
+                    outcome: *outcome,
                     message: Some(reasons.join("; ")),
                     warnings: Vec::new(),
                     measurements: Vec::new(),

@@ -4,6 +4,7 @@
 use std::collections::BTreeMap;
 use std::fmt;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
 
 use regex::Regex;
@@ -11,9 +12,11 @@ use serde::Serialize;
 use toml::Spanned;
 
 use crate::diagnostic::{ConfigErrors, Problems, SourceFile};
-use crate::profile::list_or_none;
+use crate::profile::{Profile, Transport, list_or_none};
 use crate::rig_plan::{Device, Rig};
-use crate::scenario::{DeviceCommand, Expect, Output, Phase, Quantity, ScenarioFile, Step, Unit};
+use crate::scenario::{
+    DeviceCommand, Expect, ExpectSpec, Output, Phase, Quantity, ScenarioFile, Step, Unit,
+};
 
 /// Capability suffixes a scenario may name in `needs` after a device name.
 const DEVICE_CAPABILITIES: [&str; 3] = ["power", "console", "button"];
@@ -43,6 +46,8 @@ pub enum PlanError {
     NotRunnable(Vec<String>),
     /// The scenario is wrong for this rig (unknown device, setpoint over a limit, …).
     Invalid(ConfigErrors),
+    /// Two devices the scenario links share no transport: nothing could ever pair them.
+    Incompatible(Vec<String>),
 }
 
 #[derive(Clone, Debug, Serialize)]
@@ -56,6 +61,9 @@ pub struct Plan {
     pub timeout: Duration,
     pub steps: Vec<PlannedStep>,
     pub limits: Vec<Limit>,
+    /// Firmware profiles this scenario runs instead of the rig's, by device.
+    #[serde(skip)]
+    pub profiles: BTreeMap<String, Arc<Profile>>,
 }
 
 #[derive(Clone, Debug, Serialize)]
@@ -125,6 +133,13 @@ pub enum Action {
         central: String,
         install: Option<u32>,
         restart: bool,
+    },
+    /// A link step whose two ends share no transport, as the scenario expects: nothing is attempted.
+    Incompatible {
+        central: String,
+        device: String,
+        central_transports: Vec<Transport>,
+        device_transports: Vec<Transport>,
     },
     Adapter {
         central: String,
@@ -249,11 +264,21 @@ impl Scenario {
         }
 
         let mut problems = Problems::default();
+        let profiles = self.profile_overrides(rig, &mut problems);
+        let rig = &rig.with_profiles(&profiles);
+        let mut incompatible = Vec::new();
+        let mut not_runnable = Vec::new();
         let mut steps = Vec::new();
         for phase in Phase::ALL {
             for (i, step) in self.file.phase(phase).iter().enumerate() {
                 let (line, col) = self.source.line_col(step.span().start);
-                if let Some(action) = self.resolve(step.get_ref(), rig, &mut problems) {
+                let mut findings = Findings {
+                    problems: &mut problems,
+                    incompatible: &mut incompatible,
+                    not_runnable: &mut not_runnable,
+                    pinned: &rig.pinned,
+                };
+                if let Some(action) = self.resolve(step.get_ref(), rig, &mut findings) {
                     steps.push(PlannedStep {
                         phase,
                         index: i + 1,
@@ -264,7 +289,7 @@ impl Scenario {
             }
         }
         let limits = self.limits(&steps, &mut problems);
-        problems
+        let plan = problems
             .finish(Plan {
                 id: self.id.clone(),
                 failure: self.failure.clone(),
@@ -274,8 +299,16 @@ impl Scenario {
                 timeout: self.timeout(),
                 steps,
                 limits,
+                profiles,
             })
-            .map_err(PlanError::Invalid)
+            .map_err(PlanError::Invalid)?;
+        if !not_runnable.is_empty() {
+            Err(PlanError::NotRunnable(not_runnable))
+        } else if !incompatible.is_empty() {
+            Err(PlanError::Incompatible(incompatible))
+        } else {
+            Ok(plan)
+        }
     }
 
     fn device<'r>(
@@ -299,62 +332,257 @@ impl Scenario {
         device
     }
 
+    /// The scenario's `[profiles]`, loaded; errors are located at the entry.
+    fn profile_overrides(
+        &self,
+        rig: &Rig,
+        problems: &mut Problems,
+    ) -> BTreeMap<String, Arc<Profile>> {
+        let base = self.path.parent().unwrap_or(Path::new("."));
+        let mut loaded = BTreeMap::new();
+        for (device, path) in &self.file.profiles {
+            if !rig.devices.contains_key(device) {
+                problems.push(self.source.error(
+                    path.span(),
+                    format!(
+                        "`[profiles]` names device `{device}`, which rig `{}` does not have",
+                        rig.name
+                    ),
+                    Some(format!("devices: {}", list_or_none(&rig.device_names()))),
+                ));
+                continue;
+            }
+            if rig.pinned.contains(device) {
+                continue;
+            }
+            let file = base.join(path.get_ref());
+            match Profile::load(&file) {
+                Ok(profile) => {
+                    loaded.insert(device.clone(), Arc::new(profile));
+                }
+                Err(errors) => {
+                    for e in errors.errors {
+                        match e {
+                            crate::ConfigError::Io { source, .. } => {
+                                problems.push(self.source.error(
+                                    path.span(),
+                                    format!("cannot read profile {}: {source}", file.display()),
+                                    Some("the path is relative to the scenario file".into()),
+                                ))
+                            }
+                            other => problems.push(other),
+                        }
+                    }
+                }
+            }
+        }
+        loaded
+    }
+
+    /// A central: a central instrument, or a device whose firmware starts links itself.
     fn central(
         &self,
         name: &Spanned<String>,
         rig: &Rig,
         problems: &mut Problems,
-    ) -> Option<String> {
-        let found = rig
+    ) -> Option<CentralRef> {
+        if let Some(i) = rig
             .instruments
             .get(name.get_ref())
-            .is_some_and(|c| c.driver.is_central());
-        if !found {
-            let centrals: Vec<&str> = rig
-                .instruments
-                .values()
-                .filter(|i| i.driver.is_central())
-                .map(|i| i.name.as_str())
-                .collect();
-            problems.push(self.source.error(
-                name.span(),
-                format!("unknown central `{}`", name.get_ref()),
-                Some(format!(
-                    "centrals on rig `{}`: {}",
-                    rig.name,
-                    list_or_none(&centrals)
-                )),
-            ));
+            .filter(|i| i.driver.is_central())
+        {
+            return Some(CentralRef {
+                name: i.name.clone(),
+                transports: i.driver.transports().to_vec(),
+                replay_only: i.driver.only_replays(),
+            });
         }
-        found.then(|| name.get_ref().clone())
+        if let Some(d) = rig
+            .devices
+            .get(name.get_ref())
+            .filter(|d| d.profile.behaviour.acts_as_central)
+        {
+            return Some(CentralRef {
+                name: d.name.clone(),
+                transports: d.profile.transports.clone(),
+                replay_only: false,
+            });
+        }
+        let mut centrals: Vec<&str> = rig
+            .instruments
+            .values()
+            .filter(|i| i.driver.is_central())
+            .map(|i| i.name.as_str())
+            .collect();
+        centrals.extend(
+            rig.devices
+                .values()
+                .filter(|d| d.profile.behaviour.acts_as_central)
+                .map(|d| d.name.as_str()),
+        );
+        problems.push(self.source.error(
+            name.span(),
+            format!("unknown central `{}`", name.get_ref()),
+            Some(format!(
+                "centrals on rig `{}`: {}",
+                rig.name,
+                list_or_none(&centrals)
+            )),
+        ));
+        None
     }
 
-    /// A pairing-like step: `pair` or `connect`.
+    /// Checks that a link step's two ends share a transport, or that the scenario expects them not to.
+    /// `Some(action)` replaces the step when they are incompatible as expected.
+    fn transport_check(
+        &self,
+        central: &CentralRef,
+        device: &Device,
+        expect: ExpectSpec,
+        at: &Spanned<String>,
+        findings: &mut Findings<'_>,
+    ) -> Option<Action> {
+        let common: Vec<&str> = central
+            .transports
+            .iter()
+            .filter(|t| device.profile.transports.contains(t))
+            .map(|t| t.name())
+            .collect();
+        let names = |ts: &[Transport]| ts.iter().map(|t| t.name()).collect::<Vec<_>>().join(", ");
+        match (common.is_empty(), expect) {
+            (true, ExpectSpec::Incompatible) => Some(Action::Incompatible {
+                central: central.name.clone(),
+                device: device.name.clone(),
+                central_transports: central.transports.clone(),
+                device_transports: device.profile.transports.clone(),
+            }),
+            (true, _) => {
+                findings.incompatible.push(format!(
+                    "`{}` speaks [{}] and `{}` speaks [{}]: no common transport, so they can never pair",
+                    central.name,
+                    names(&central.transports),
+                    device.name,
+                    names(&device.profile.transports)
+                ));
+                None
+            }
+            (false, ExpectSpec::Incompatible)
+                if findings.pinned.contains(&device.name)
+                    || findings.pinned.contains(&central.name) =>
+            {
+                // The premise was the firmware `--profile` replaced: nothing to test here.
+                findings.not_runnable.push(format!(
+                    "`--profile` gives `{}` and `{}` a common transport [{}]; this scenario is about devices without one",
+                    central.name,
+                    device.name,
+                    common.join(", ")
+                ));
+                None
+            }
+            (false, ExpectSpec::Incompatible) => {
+                findings.problems.push(self.source.error(
+                    at.span(),
+                    format!(
+                        "`{}` and `{}` share [{}]: `expect = \"incompatible\"` does not hold",
+                        central.name,
+                        device.name,
+                        common.join(", ")
+                    ),
+                    None,
+                ));
+                None
+            }
+            (false, _) => None,
+        }
+    }
+
+    /// A pairing-like step (`pair`, `connect`): both ends resolved, transports checked.
     fn link_step(
         &self,
         p: &crate::scenario::PairStep,
         rig: &Rig,
-        problems: &mut Problems,
-    ) -> Option<(String, String, Duration, u32)> {
-        let central = self.central(&p.central, rig, problems);
-        let device = self.device(&p.device, rig, problems)?;
+        findings: &mut Findings<'_>,
+    ) -> Result<(String, String, Expect, Duration, u32), Option<Action>> {
+        let central = self.central(&p.central, rig, findings.problems);
+        let device = self.device(&p.device, rig, findings.problems).ok_or(None)?;
         let attempts = p.attempts.as_ref().map_or(1, |a| *a.get_ref());
         if attempts == 0 {
             let span = p.attempts.as_ref().map_or(0..0, Spanned::span);
-            problems.push(
+            findings.problems.push(
                 self.source
                     .error(span, "`attempts` must be at least 1", None),
             );
         }
-        Some((
-            central?,
+        let central = central.ok_or(None)?;
+        if central.replay_only {
+            findings.problems.push(self.source.error(
+                p.central.span(),
+                format!(
+                    "`{}` can only replay recorded credentials: use `command`",
+                    central.name
+                ),
+                None,
+            ));
+            return Err(None);
+        }
+        if let Some(incompatible) =
+            self.transport_check(&central, device, p.expect, &p.device, findings)
+        {
+            return Err(Some(incompatible));
+        }
+        Ok((
+            central.name,
             device.name.clone(),
+            as_expect(p.expect),
             p.within.map_or(DEFAULT_PAIR_WITHIN, |d| d.0),
             attempts,
         ))
     }
 
-    fn resolve(&self, step: &Step, rig: &Rig, problems: &mut Problems) -> Option<Action> {
+    fn resolve(&self, step: &Step, rig: &Rig, findings: &mut Findings<'_>) -> Option<Action> {
+        match step {
+            Step::Pair(p) => match self.link_step(p, rig, findings) {
+                Ok((central, device, expect, within, attempts)) => Some(Action::Pair {
+                    central,
+                    device,
+                    expect,
+                    within,
+                    attempts,
+                }),
+                Err(replacement) => replacement,
+            },
+            Step::Connect(p) => match self.link_step(p, rig, findings) {
+                Ok((central, device, expect, within, attempts)) => Some(Action::Connect {
+                    central,
+                    device,
+                    expect,
+                    within,
+                    attempts,
+                }),
+                Err(replacement) => replacement,
+            },
+            Step::Command(c) => {
+                let central = self.central(&c.central, rig, findings.problems);
+                let device = self.device(&c.device, rig, findings.problems)?;
+                let central = central?;
+                if let Some(incompatible) =
+                    self.transport_check(&central, device, c.expect, &c.device, findings)
+                {
+                    return Some(incompatible);
+                }
+                Some(Action::Command {
+                    central: central.name,
+                    device: device.name.clone(),
+                    send: c.send,
+                    expect: as_expect(c.expect),
+                    within: c.within.map_or(DEFAULT_COMMAND_WITHIN, |d| d.0),
+                })
+            }
+            other => self.resolve_action(other, rig, findings.problems),
+        }
+    }
+
+    fn resolve_action(&self, step: &Step, rig: &Rig, problems: &mut Problems) -> Option<Action> {
         let src = &self.source;
         match step {
             Step::Power(p) => {
@@ -445,31 +673,11 @@ impl Scenario {
                     setting,
                 })
             }
-            Step::Pair(p) => {
-                let (central, device, within, attempts) = self.link_step(p, rig, problems)?;
-                Some(Action::Pair {
-                    central,
-                    device,
-                    expect: p.expect,
-                    within,
-                    attempts,
-                })
-            }
-            Step::Connect(p) => {
-                let (central, device, within, attempts) = self.link_step(p, rig, problems)?;
-                Some(Action::Connect {
-                    central,
-                    device,
-                    expect: p.expect,
-                    within,
-                    attempts,
-                })
-            }
             Step::Forget(f) => {
                 let central = self.central(&f.central, rig, problems);
                 let device = self.device(&f.device, rig, problems)?;
                 Some(Action::Forget {
-                    central: central?,
+                    central: central?.name,
                     device: device.name.clone(),
                 })
             }
@@ -483,7 +691,7 @@ impl Scenario {
                     ));
                 }
                 Some(Action::App {
-                    central,
+                    central: central.name,
                     install: a.install,
                     restart: a.restart,
                 })
@@ -492,23 +700,15 @@ impl Scenario {
                 let central = self.central(&f.central, rig, problems);
                 let device = self.device(&f.device, rig, problems)?;
                 Some(Action::StopAnswering {
-                    central: central?,
+                    central: central?.name,
                     device: device.name.clone(),
                 })
             }
-            Step::Command(c) => {
-                let central = self.central(&c.central, rig, problems);
-                let device = self.device(&c.device, rig, problems)?;
-                Some(Action::Command {
-                    central: central?,
-                    device: device.name.clone(),
-                    send: c.send,
-                    expect: c.expect,
-                    within: c.within.map_or(DEFAULT_COMMAND_WITHIN, |d| d.0),
-                })
+            Step::Pair(_) | Step::Connect(_) | Step::Command(_) => {
+                unreachable!("link steps are resolved by `resolve`")
             }
             Step::Adapter(a) => Some(Action::Adapter {
-                central: self.central(&a.central, rig, problems)?,
+                central: self.central(&a.central, rig, problems)?.name,
                 on: a.power == Output::On,
             }),
             Step::Press(p) => {
@@ -721,6 +921,11 @@ impl fmt::Display for Action {
             Action::StopAnswering { central, device } => {
                 write!(f, "{central} goes silent while connected to {device}")
             }
+            Action::Incompatible {
+                central, device, ..
+            } => {
+                write!(f, "{central} and {device} share no transport (expected)")
+            }
             Action::Command {
                 central,
                 device,
@@ -751,6 +956,31 @@ impl fmt::Display for Setpoint {
         }
         Ok(())
     }
+}
+
+/// A step's expectation once `incompatible` has been checked and replaced by the planner.
+fn as_expect(spec: ExpectSpec) -> Expect {
+    match spec {
+        ExpectSpec::Ok => Expect::Ok,
+        ExpectSpec::Fail | ExpectSpec::Incompatible => Expect::Fail,
+    }
+}
+
+/// A resolved central: an instrument, or a device that starts links itself.
+struct CentralRef {
+    name: String,
+    transports: Vec<Transport>,
+    replay_only: bool,
+}
+
+/// What resolving a step can find besides its action.
+struct Findings<'a> {
+    problems: &'a mut Problems,
+    /// Link steps whose ends share no transport.
+    incompatible: &'a mut Vec<String>,
+    /// Reasons the scenario cannot run with the firmware the user pinned.
+    not_runnable: &'a mut Vec<String>,
+    pinned: &'a std::collections::BTreeSet<String>,
 }
 
 mod secs {

@@ -43,12 +43,33 @@ struct RuleSpec {
     keep: Vec<Spanned<String>>,
 }
 
-#[derive(Clone, Copy, Debug, Deserialize, PartialEq, Eq, PartialOrd, Ord)]
+#[derive(Clone, Copy, Debug, Deserialize, PartialEq, Eq, PartialOrd, Ord, serde::Serialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Transport {
     Ble,
     Nfc,
     Zwave,
+}
+
+impl Transport {
+    pub fn name(self) -> &'static str {
+        match self {
+            Transport::Ble => "ble",
+            Transport::Nfc => "nfc",
+            Transport::Zwave => "zwave",
+        }
+    }
+}
+
+/// What a ring presents over NFC.
+#[derive(Clone, Copy, Debug, Default, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum NfcCredential {
+    /// A fixed UID: a recording of it works forever.
+    StaticUid,
+    /// A counter with a message authentication code: each tap is new.
+    #[default]
+    Rolling,
 }
 
 /// How the firmware behaves around power and pairing. On hardware these document the build; the
@@ -84,6 +105,12 @@ pub struct Behaviour {
     pub handshake_version: Option<u32>,
     /// Refuse an older app's handshake with an explicit status (false: it fails later, silently).
     pub check_app_version: bool,
+    /// The firmware starts links itself: a ring presents its credential to a lock (BLE proximity
+    /// or an NFC tap), and keeps retrying a bonded lock.
+    pub acts_as_central: bool,
+    pub nfc_credential: NfcCredential,
+    /// A lock refuses a credential it has seen before (a replayed counter).
+    pub nfc_replay_protection: bool,
     /// A factory reset erases the bonds (false is a real-world bug).
     pub reset_clears_bonds: bool,
     /// Advertise again after a link is lost to a supervision timeout (false is a real-world bug).
@@ -112,6 +139,9 @@ impl Default for Behaviour {
             lockout_never_expires: false,
             ownership: false,
             handshake_version: None,
+            acts_as_central: false,
+            nfc_credential: NfcCredential::Rolling,
+            nfc_replay_protection: true,
             check_app_version: true,
             reset_clears_bonds: true,
             readvertise_after_timeout: true,

@@ -6,6 +6,8 @@ use std::collections::BTreeMap;
 use serde::Deserialize;
 use toml::Spanned;
 
+use crate::profile::Transport;
+
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RigFile {
@@ -83,6 +85,8 @@ pub enum Driver {
     VirtualCentral,
     /// The virtual rig's home hub: a central that can own a lock and bridge transports.
     VirtualHub,
+    /// An NFC sniffer/cloner (a Proxmark, say): records a ring's taps and replays them.
+    VirtualNfcCloner,
     /// The virtual rig's relay board: contacts across device buttons.
     VirtualRelay,
     /// The virtual rig's programmable RF attenuator, between the devices' and the central's shield boxes.
@@ -95,6 +99,7 @@ impl Driver {
             Driver::VirtualPsu => "virtual-psu",
             Driver::VirtualCentral => "virtual-central",
             Driver::VirtualHub => "virtual-hub",
+            Driver::VirtualNfcCloner => "virtual-nfc-cloner",
             Driver::VirtualRelay => "virtual-relay",
             Driver::VirtualAttenuator => "virtual-attenuator",
         }
@@ -105,6 +110,7 @@ impl Driver {
             Driver::VirtualPsu
             | Driver::VirtualCentral
             | Driver::VirtualHub
+            | Driver::VirtualNfcCloner
             | Driver::VirtualRelay
             | Driver::VirtualAttenuator => true,
         }
@@ -115,7 +121,25 @@ impl Driver {
     }
 
     pub fn is_central(self) -> bool {
-        matches!(self, Driver::VirtualCentral | Driver::VirtualHub)
+        matches!(
+            self,
+            Driver::VirtualCentral | Driver::VirtualHub | Driver::VirtualNfcCloner
+        )
+    }
+
+    /// Transports a central instrument can reach devices over.
+    pub fn transports(self) -> &'static [Transport] {
+        match self {
+            Driver::VirtualCentral => &[Transport::Ble],
+            Driver::VirtualHub => &[Transport::Ble, Transport::Nfc, Transport::Zwave],
+            Driver::VirtualNfcCloner => &[Transport::Nfc],
+            Driver::VirtualPsu | Driver::VirtualRelay | Driver::VirtualAttenuator => &[],
+        }
+    }
+
+    /// A central that can only replay recorded credentials (`command`), not pair or connect.
+    pub fn only_replays(self) -> bool {
+        matches!(self, Driver::VirtualNfcCloner)
     }
 
     pub fn is_relay(self) -> bool {
@@ -136,7 +160,10 @@ impl Driver {
         match self {
             Driver::VirtualPsu => 2,
             Driver::VirtualRelay => 4,
-            Driver::VirtualCentral | Driver::VirtualHub | Driver::VirtualAttenuator => 0,
+            Driver::VirtualCentral
+            | Driver::VirtualHub
+            | Driver::VirtualNfcCloner
+            | Driver::VirtualAttenuator => 0,
         }
     }
 
@@ -148,6 +175,7 @@ impl Driver {
             Driver::VirtualPsu
             | Driver::VirtualCentral
             | Driver::VirtualHub
+            | Driver::VirtualNfcCloner
             | Driver::VirtualRelay => None,
         }
     }

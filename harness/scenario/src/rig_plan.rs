@@ -8,16 +8,18 @@ use crate::diagnostic::{ConfigErrors, Problems, SourceFile};
 use crate::profile::{Profile, list_or_none};
 use crate::rig::{Driver, RigFile, SimModel};
 
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 pub struct Rig {
     pub name: String,
     pub path: PathBuf,
     pub description: Option<String>,
     pub devices: BTreeMap<String, Device>,
     pub instruments: BTreeMap<String, Instrument>,
+    /// Devices whose profile the user chose (`--profile`): a scenario's `[profiles]` leaves them be.
+    pub pinned: std::collections::BTreeSet<String>,
 }
 
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 pub struct Device {
     pub name: String,
     pub profile: Arc<Profile>,
@@ -168,6 +170,7 @@ impl Rig {
             description: file.description,
             devices,
             instruments,
+            pinned: Default::default(),
         })
     }
 
@@ -203,6 +206,26 @@ impl Rig {
     /// The RF attenuator between the devices and the central, if the rig has one.
     pub fn attenuator(&self) -> Option<&Instrument> {
         self.instruments.values().find(|i| i.driver.is_attenuator())
+    }
+
+    /// Runs `device` (if the rig has it) with `profile` from now on, whatever a scenario asks for.
+    pub fn pin_profile(&mut self, device: &str, profile: Arc<Profile>, path: PathBuf) {
+        if let Some(d) = self.devices.get_mut(device) {
+            d.profile = profile;
+            d.profile_path = path;
+            self.pinned.insert(device.to_string());
+        }
+    }
+
+    /// The same rig with some devices running other firmware profiles (pinned ones excepted).
+    pub fn with_profiles(&self, profiles: &BTreeMap<String, Arc<Profile>>) -> Rig {
+        let mut rig = self.clone();
+        for (device, profile) in profiles.iter().filter(|(d, _)| !self.pinned.contains(*d)) {
+            if let Some(d) = rig.devices.get_mut(device) {
+                d.profile = profile.clone();
+            }
+        }
+        rig
     }
 
     pub fn device_names(&self) -> Vec<&str> {

@@ -33,6 +33,9 @@ pub struct ScenarioFile {
     pub recover: Vec<Spanned<Step>>,
     #[serde(default)]
     pub measure: Vec<MeasureSpec>,
+    /// Firmware profiles this scenario runs instead of the rig's, by device (relative to this file).
+    #[serde(default)]
+    pub profiles: BTreeMap<String, Spanned<String>>,
 }
 
 fn default_timeout() -> HumanDuration {
@@ -145,7 +148,7 @@ pub struct CommandStep {
     pub central: Spanned<String>,
     pub device: Spanned<String>,
     pub send: DeviceCommand,
-    pub expect: Expect,
+    pub expect: ExpectSpec,
     pub within: Option<HumanDuration>,
 }
 
@@ -205,12 +208,22 @@ pub enum Expect {
     Fail,
 }
 
+/// What a link step expects, as written: the planner turns `incompatible` into a check of its own.
+#[derive(Clone, Copy, Debug, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum ExpectSpec {
+    Ok,
+    Fail,
+    /// The two devices share no transport: the planner must see it, and nothing is attempted.
+    Incompatible,
+}
+
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct PairStep {
     pub central: Spanned<String>,
     pub device: Spanned<String>,
-    pub expect: Expect,
+    pub expect: ExpectSpec,
     /// Deadline for the whole step, all attempts included.
     pub within: Option<HumanDuration>,
     /// Attempts the app makes before giving up (default 1).

@@ -39,6 +39,7 @@ fn scenario_errors(text: &str) -> (PathBuf, Vec<String>) {
         Ok(scenario) => match scenario.plan(&virtual_rig()) {
             Err(PlanError::Invalid(e)) => e,
             Err(PlanError::NotRunnable(reasons)) => panic!("not runnable: {reasons:?}"),
+            Err(PlanError::Incompatible(reasons)) => panic!("incompatible: {reasons:?}"),
             Ok(_) => ConfigErrors { errors: vec![] },
         },
     };

@@ -8,6 +8,7 @@ mod bonds;
 mod central;
 mod console;
 mod device;
+mod device_central;
 mod hardware;
 mod psu;
 mod radio;
@@ -20,7 +21,8 @@ use tokio::sync::{mpsc, watch};
 
 use crate::central::{DeviceLink, VirtualCentral};
 use crate::console::VirtualConsole;
-use crate::device::{Advert, Device, DeviceIo, Role, Supply};
+use crate::device::{Advert, Device, DeviceIo, PeerLink, Role, Sniffer, Supply};
+use crate::device_central::{DeviceCentral, VirtualNfcCloner};
 use crate::hardware::Hardware;
 use crate::psu::{Rail, VirtualPsu};
 use crate::radio::RadioPath;
@@ -37,6 +39,8 @@ pub fn start(rig: &hil_scenario::Rig, seed: u64) -> hil_rig::Rig {
     let mut links = BTreeMap::new();
     let mut out = hil_rig::Rig::default();
 
+    let sniffer = Sniffer::default();
+    let mut boards = Vec::new();
     for device in rig.devices.values() {
         // The rig loader guarantees a simulated device has a power feed.
         let (Some(model), Some(feed)) = (device.sim, &device.power) else {
@@ -58,11 +62,17 @@ pub fn start(rig: &hil_scenario::Rig, seed: u64) -> hil_rig::Rig {
         if let Some(contact) = &device.button {
             contacts.insert((contact.instrument.clone(), contact.channel), button_tx);
         }
+        let link = PeerLink {
+            address: address(seed, &device.name),
+            requests: request_tx,
+            advert: advert_rx,
+            transports: device.profile.transports.clone(),
+        };
         links.insert(
             device.name.clone(),
             DeviceLink {
-                requests: request_tx,
-                advert: advert_rx,
+                requests: link.requests.clone(),
+                advert: link.advert.clone(),
             },
         );
         out.consoles
@@ -74,9 +84,35 @@ pub fn start(rig: &hil_scenario::Rig, seed: u64) -> hil_rig::Rig {
             requests: request_rx,
             advert: advert_tx,
             button: button_rx,
+            peers: BTreeMap::new(),
+            sniffer: sniffer.clone(),
         };
+        boards.push((device, model, link, io));
+    }
+    // Every device can reach every other (they share the devices' shield box).
+    let peers: BTreeMap<String, PeerLink> = boards
+        .iter()
+        .map(|(device, _, link, _)| (device.name.clone(), link.clone()))
+        .collect();
+    for (device, model, link, mut io) in boards {
+        io.peers = peers
+            .iter()
+            .filter(|(name, _)| **name != device.name)
+            .map(|(name, peer)| (name.clone(), peer.clone()))
+            .collect();
+        if device.profile.behaviour.acts_as_central {
+            out.centrals.insert(
+                device.name.clone(),
+                Box::new(DeviceCentral::new(
+                    device.name.clone(),
+                    link.address.clone(),
+                    link.requests.clone(),
+                )),
+            );
+        }
         let sim = Device::new(
             device.name.clone(),
+            link.address,
             Hardware::of(model),
             device.profile.clone(),
             io,
@@ -106,6 +142,12 @@ pub fn start(rig: &hil_scenario::Rig, seed: u64) -> hil_rig::Rig {
                 out.relays.insert(
                     name.clone(),
                     Box::new(VirtualRelay::new(name, instrument.channels, wired)),
+                );
+            }
+            Driver::VirtualNfcCloner => {
+                out.centrals.insert(
+                    name.clone(),
+                    Box::new(VirtualNfcCloner::new(name, sniffer.clone(), links.clone())),
                 );
             }
             Driver::VirtualAttenuator => {

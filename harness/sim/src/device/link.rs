@@ -9,9 +9,9 @@ use crate::radio::SUPERVISION_TIMEOUT;
 
 /// HCI reason the device gives when the central ends the link normally.
 const REMOTE_USER_TERMINATED: u8 = 0x13;
-const CONNECTION_TIMEOUT: u8 = 0x08;
+pub(super) const CONNECTION_TIMEOUT: u8 = 0x08;
 const MIC_FAILURE: u8 = 0x3D;
-const PIN_OR_KEY_MISSING: u8 = 0x06;
+pub(super) const PIN_OR_KEY_MISSING: u8 = 0x06;
 /// SMP "repeated attempts".
 const REPEATED_ATTEMPTS: u8 = 0x09;
 
@@ -80,6 +80,11 @@ impl Device {
                 self.end_link(link);
                 let _ = reply.send((outcome, codes));
             }
+            LinkRequest::Nfc { tap, enroll, reply } => {
+                let outcome = self.on_nfc(tap, enroll).await?;
+                let _ = reply.send(outcome);
+            }
+            LinkRequest::Initiate(initiate) => self.initiate(initiate).await?,
         }
         Ok(())
     }
@@ -110,10 +115,12 @@ impl Device {
             self.log("wrn", "pair", "refused: repeated_attempts");
             return Some(LinkOutcome::Failed(LinkFailure::Smp(REPEATED_ATTEMPTS)));
         }
-        let owned_by_other_phone = self
-            .owner
-            .as_ref()
-            .is_some_and(|o| o.role == Role::Phone && o.address != peer.address);
+        // A phone owner keeps other phones and hubs out; its accessories (a ring) may still pair.
+        let owned_by_other_phone = peer.role != Role::Device
+            && self
+                .owner
+                .as_ref()
+                .is_some_and(|o| o.role == Role::Phone && o.address != peer.address);
         if pairing && owned_by_other_phone {
             self.log("wrn", "pair", "refused: owned");
             return Some(LinkOutcome::Failed(LinkFailure::Refused("owned".into())));
@@ -121,20 +128,21 @@ impl Device {
         None
     }
 
-    fn locked_out(&mut self) -> bool {
-        match self.retained.lockout_until {
-            Some(until) if tokio::time::Instant::now() < until => true,
-            Some(_) => {
-                if !self.profile.behaviour.lockout_never_expires {
-                    self.retained.lockout_until = None;
-                    self.retained.failures = 0;
-                    self.log("inf", "pair", "lockout ended");
-                    return false;
-                }
-                true
-            }
-            None => false,
-        }
+    fn locked_out(&self) -> bool {
+        self.retained.lockout_until.is_some()
+    }
+
+    /// The lockout window's end, if one is running and this firmware ends it.
+    pub(super) fn lockout_ends_at(&self) -> Option<tokio::time::Instant> {
+        self.retained
+            .lockout_until
+            .filter(|_| !self.profile.behaviour.lockout_never_expires)
+    }
+
+    pub(super) fn end_lockout(&mut self) {
+        self.retained.lockout_until = None;
+        self.retained.failures = 0;
+        self.log("inf", "pair", "lockout ended");
     }
 
     fn count_failure(&mut self) {
@@ -222,7 +230,7 @@ impl Device {
         }
         self.retained.failures = 0;
         self.log("inf", "pair", &format!("bonded with {}", peer.address));
-        if self.profile.behaviour.ownership && self.owner.is_none() {
+        if self.profile.behaviour.ownership && self.owner.is_none() && peer.role != Role::Device {
             self.log("inf", "owner", &format!("owned by {}", peer.role.name()));
             self.owner = Some(peer.clone());
         }

@@ -39,7 +39,9 @@ impl Device {
         self.log("wrn", "settings", "factory reset: bonds erased");
         if self.profile.behaviour.reset_clears_bonds {
             self.bonds.clear();
+            self.retry_peer = None;
         }
+        self.nfc_enrolled.clear();
         self.codes.clear();
         if self.profile.behaviour.reset_clears_ownership {
             self.owner = None;
@@ -59,14 +61,14 @@ impl Device {
                 Vec::new(),
             ))
         };
-        let Some(motor) = self.hw.motor else {
+        if self.hw.motor.is_none() {
             self.log(
                 "wrn",
                 "cmd",
                 &format!("refused: unsupported ({})", command.name()),
             );
             return refuse("unsupported");
-        };
+        }
         let hub_owns = self
             .owner
             .as_ref()
@@ -81,22 +83,7 @@ impl Device {
         }
         match command {
             DeviceCommand::Unlock | DeviceCommand::Lock => {
-                let target = if command == DeviceCommand::Unlock {
-                    Bolt::Unlocked
-                } else {
-                    Bolt::Locked
-                };
-                self.log("inf", "motor", &format!("actuating: {}", command.name()));
-                self.retained.actuating = true;
-                for (amps, duration) in [
-                    (motor.start_amps, motor.start_time),
-                    (motor.run_amps, motor.run_time),
-                ] {
-                    self.motor_load(amps, duration).await?;
-                }
-                self.retained.actuating = false;
-                self.bolt = target;
-                self.log("inf", "bolt", bolt_name(target));
+                self.actuate(command == DeviceCommand::Unlock).await?;
                 Ok((CommandOutcome::Done, Vec::new()))
             }
             DeviceCommand::ExportCodes => {
@@ -113,6 +100,30 @@ impl Device {
                 Ok((CommandOutcome::Done, Vec::new()))
             }
         }
+    }
+
+    /// Drives the bolt; a sagging rail resets the controller part way.
+    pub(super) async fn actuate(&mut self, unlock: bool) -> Result<(), SessionEnd> {
+        let Some(motor) = self.hw.motor else {
+            return Ok(());
+        };
+        let (target, name) = if unlock {
+            (Bolt::Unlocked, "unlock")
+        } else {
+            (Bolt::Locked, "lock")
+        };
+        self.log("inf", "motor", &format!("actuating: {name}"));
+        self.retained.actuating = true;
+        for (amps, duration) in [
+            (motor.start_amps, motor.start_time),
+            (motor.run_amps, motor.run_time),
+        ] {
+            self.motor_load(amps, duration).await?;
+        }
+        self.retained.actuating = false;
+        self.bolt = target;
+        self.log("inf", "bolt", bolt_name(target));
+        Ok(())
     }
 
     /// Draws the motor's current; a sagging rail resets the controller mid-actuation.

@@ -4,8 +4,13 @@
 //! reacts to its button.
 
 mod button;
+mod initiate;
 mod link;
 mod lock;
+mod nfc;
+
+pub use initiate::{Initiate, InitiateOp, PeerLink};
+pub use nfc::{NfcTap, Sniffer};
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -49,6 +54,8 @@ pub struct Advert {
 pub enum Role {
     Phone,
     Hub,
+    /// Another device (a ring presenting itself to a lock).
+    Device,
 }
 
 impl Role {
@@ -56,6 +63,7 @@ impl Role {
         match self {
             Role::Phone => "phone",
             Role::Hub => "hub",
+            Role::Device => "device",
         }
     }
 }
@@ -94,6 +102,14 @@ pub enum LinkRequest {
         codes: Vec<String>,
         reply: oneshot::Sender<(CommandOutcome, Vec<String>)>,
     },
+    /// An NFC credential held to the reader: to enroll it, or to open.
+    Nfc {
+        tap: NfcTap,
+        enroll: bool,
+        reply: oneshot::Sender<LinkOutcome>,
+    },
+    /// Asks this device's firmware to start a link to another device (the ring to the lock).
+    Initiate(Initiate),
 }
 
 /// The device's wires to the rest of the virtual rig.
@@ -105,6 +121,10 @@ pub struct DeviceIo {
     pub advert: watch::Sender<Advert>,
     /// Closed while the button is held.
     pub button: watch::Receiver<bool>,
+    /// Other devices this one can reach, by device name.
+    pub peers: std::collections::BTreeMap<String, PeerLink>,
+    /// What an NFC sniffer near this device records of its taps.
+    pub sniffer: Sniffer,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -163,12 +183,22 @@ enum Bolt {
 
 pub struct Device {
     name: String,
+    /// Its BLE address, and its NFC credential id.
+    address: String,
     hw: Hardware,
     profile: Arc<Profile>,
     io: DeviceIo,
     retained: Retained,
     /// In flash: survives resets and power loss, cleared by a factory reset.
     bonds: BondTable,
+    /// NFC credentials enrolled in a lock: id → last counter seen.
+    nfc_enrolled: std::collections::BTreeMap<String, u64>,
+    /// Taps this device has made (the rolling counter).
+    nfc_counter: u64,
+    /// Bond keys this device has issued as a central.
+    keys_issued: u64,
+    /// A peer that rejected our keys: the firmware keeps retrying it.
+    retry_peer: Option<String>,
     owner: Option<Peer>,
     codes: Vec<String>,
     bolt: Bolt,
@@ -178,7 +208,13 @@ pub struct Device {
 }
 
 impl Device {
-    pub fn new(name: String, hw: Hardware, profile: Arc<Profile>, io: DeviceIo) -> Self {
+    pub fn new(
+        name: String,
+        address: String,
+        hw: Hardware,
+        profile: Arc<Profile>,
+        io: DeviceIo,
+    ) -> Self {
         let behaviour = &profile.behaviour;
         let bonds = BondTable::new(behaviour.bond_slots, behaviour.bond_overwrite_oldest);
         // An installed lock holds a few user codes.
@@ -189,11 +225,16 @@ impl Device {
         };
         Self {
             name,
+            address,
             hw,
             profile,
             io,
             retained: Retained::default(),
             bonds,
+            nfc_enrolled: std::collections::BTreeMap::new(),
+            nfc_counter: 0,
+            keys_issued: 0,
+            retry_peer: None,
             owner: None,
             codes,
             bolt: Bolt::Locked,
@@ -392,9 +433,12 @@ impl Device {
         let mut press = button::Press::default();
         self.io.button.borrow_and_update();
         let mut button_wired = true;
+        let mut retry_at = self.next_retry();
 
         loop {
+            let lockout_ends_at = self.lockout_ends_at();
             tokio::select! {
+                biased;
                 changed = self.io.supply.changed() => {
                     if changed.is_err() {
                         return SessionEnd::Closed;
@@ -422,6 +466,7 @@ impl Device {
                     if let Err(end) = self.serve(request, low_battery, battery_fault.is_some()).await {
                         return end;
                     }
+                    retry_at = self.next_retry();
                 }
                 changed = self.io.button.changed(), if button_wired => {
                     if changed.is_err() {
@@ -437,6 +482,13 @@ impl Device {
                 () = sleep_until_or_never(press.cue_at(&self.hw.button)) => {
                     press.cued = true;
                     self.log("inf", "ui", "beep: release to reset");
+                }
+                () = sleep_until_or_never(lockout_ends_at) => self.end_lockout(),
+                () = sleep_until_or_never(retry_at) => {
+                    match self.retry_stale_peer().await {
+                        Ok(next) => retry_at = next,
+                        Err(end) => return end,
+                    }
                 }
                 () = sleep_until_or_never(system_off_at) => {
                     self.log("wrn", "pm", "battery low, entering system off");
@@ -469,6 +521,7 @@ impl Device {
         let deadline = Instant::now() + duration;
         loop {
             tokio::select! {
+                biased;
                 () = sleep_until(deadline) => return Ok(()),
                 changed = self.io.supply.changed() => {
                     if changed.is_err() {
