@@ -10,7 +10,9 @@ use tokio::task::JoinHandle;
 use tokio::time::{Instant, sleep, timeout, timeout_at};
 
 use crate::bus::EventBus;
-use crate::event::{EventKind, Measurement, Outcome, ScenarioResult, SnapshotStatus, Verdict};
+use crate::event::{
+    EventKind, Firmware, Measurement, Outcome, ScenarioResult, SnapshotStatus, Verdict,
+};
 use crate::snapshot::{self, SnapshotMode};
 use crate::trace::recovery_trace;
 
@@ -170,6 +172,7 @@ pub async fn run_scenario(ctx: ScenarioContext<'_>, mut rig: hil_rig::Rig) -> Sc
         title: plan.title.clone(),
         path: plan.path.clone(),
         rig: ctx.rig.name.clone(),
+        firmware: Firmware::of_rig(ctx.rig),
         outcome,
         message,
         warnings,
