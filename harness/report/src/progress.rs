@@ -11,7 +11,8 @@ use crate::text::clock;
 
 pub struct Progress {
     display: Display,
-    started: usize,
+    /// Finished so far, skipped ones included (they finish without starting).
+    finished: usize,
     total: usize,
     scenario: String,
     step: String,
@@ -50,7 +51,7 @@ impl Progress {
     fn new(display: Display) -> Self {
         Self {
             display,
-            started: 0,
+            finished: 0,
             total: 0,
             scenario: String::new(),
             step: String::new(),
@@ -77,11 +78,10 @@ impl Progress {
                 }
             }
             EventKind::ScenarioStarted { id, .. } => {
-                self.started += 1;
                 self.scenario.clone_from(id);
                 self.step.clear();
                 if let Display::Lines(out) = &mut self.display {
-                    writeln!(out, "hil: [{}/{}] {id} …", self.started, self.total)?;
+                    writeln!(out, "hil: [{}/{}] {id} …", self.finished + 1, self.total)?;
                     out.flush()?;
                 }
             }
@@ -92,6 +92,7 @@ impl Progress {
                 ..
             } => self.step = format!("{phase} {index}: {action}"),
             EventKind::ScenarioFinished(_) => {
+                self.finished += 1;
                 if let Display::Bar(bar) = &self.display {
                     bar.inc(1);
                 }
@@ -155,7 +156,7 @@ impl Write for AboveBar {
 mod tests {
     use std::sync::{Arc, Mutex};
 
-    use hil_runner::{EventKind, RunSummary};
+    use hil_runner::{EventKind, RunSummary, ScenarioResult};
     use hil_scenario::Phase;
 
     use super::*;
@@ -176,6 +177,11 @@ mod tests {
             seed: 1,
         }));
         for id in ["F01-a", "F02-b"] {
+            if id == "F02-b" {
+                progress.on_event(&event(EventKind::ScenarioFinished(Box::new(result(
+                    "F01-a",
+                )))));
+            }
             progress.on_event(&event(EventKind::ScenarioStarted {
                 id: id.into(),
                 failure: "F01".into(),
@@ -188,6 +194,16 @@ mod tests {
                 location: "t.toml:30:1".into(),
             }));
         }
+    }
+
+    fn result(id: &str) -> ScenarioResult {
+        serde_json::from_value(serde_json::json!({
+            "id": id, "failure": "F01", "title": "t", "path": "t.toml", "rig": "virtual",
+            "firmware": {}, "outcome": "PASS", "message": null, "warnings": [], "measurements": [],
+            "snapshot": {"status": "matched"}, "rig_secs": 1.0, "wall_secs": 0.1, "seed": 1,
+            "rerun": "hil run t.toml", "log": ""
+        }))
+        .unwrap()
     }
 
     #[derive(Clone, Default)]
@@ -221,16 +237,11 @@ mod tests {
             bar.message(),
             "F02-b · recover 2: pair phone ↔ ring · rig 1:23.250"
         );
-        progress.on_event(&event(EventKind::ScenarioFinished(Box::new(
-            serde_json::from_value(serde_json::json!({
-                "id": "F02-b", "failure": "F01", "title": "t", "path": "t.toml", "rig": "virtual",
-                "firmware": {}, "outcome": "PASS", "message": null, "warnings": [], "measurements": [],
-                "snapshot": {"status": "matched"}, "rig_secs": 1.0, "wall_secs": 0.1, "seed": 1,
-                "rerun": "hil run t.toml", "log": ""
-            }))
-            .unwrap(),
-        ))));
         assert_eq!(bar.position(), 1);
+        progress.on_event(&event(EventKind::ScenarioFinished(Box::new(result(
+            "F02-b",
+        )))));
+        assert_eq!(bar.position(), 2);
         progress.on_event(&event(EventKind::RunFinished(RunSummary::default())));
         assert!(bar.is_finished());
     }

@@ -212,3 +212,61 @@ fn verdict(verdict: Verdict) -> &'static str {
         Verdict::Recorded => "recorded",
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use hil_runner::{Event, EventKind};
+
+    use super::*;
+    use crate::record::RunRecord;
+
+    const HOSTILE: &str = r#"<script>alert(1)</script>"><img src=x onerror=alert(2)>"#;
+
+    #[test]
+    fn device_text_is_escaped_everywhere() {
+        let result: ScenarioResult = serde_json::from_value(serde_json::json!({
+            "id": "F01-x", "failure": "F01", "title": HOSTILE, "path": "t.toml", "rig": "virtual",
+            "firmware": {"ring": {"profile": HOSTILE, "version": HOSTILE, "path": "p.toml"}},
+            "outcome": "FAIL", "message": HOSTILE, "warnings": [HOSTILE], "measurements": [],
+            "snapshot": {"status": "mismatch", "diff": format!("-{HOSTILE}\n+{HOSTILE}")},
+            "rig_secs": 10.0, "wall_secs": 0.1, "seed": 1, "rerun": HOSTILE, "log": HOSTILE
+        }))
+        .unwrap();
+        let at = Duration::from_secs(1);
+        let events = vec![
+            Event {
+                at,
+                kind: EventKind::ConsoleLine {
+                    device: HOSTILE.into(),
+                    line: HOSTILE.into(),
+                },
+            },
+            Event {
+                at,
+                kind: EventKind::DeviceEvent {
+                    device: "ring".into(),
+                    name: HOSTILE.into(),
+                    fields: [(HOSTILE.to_string(), HOSTILE.to_string())].into(),
+                    keep: vec![],
+                },
+            },
+        ];
+        let mut record = RunRecord::new("r".into());
+        record.scenarios.push(ScenarioRecord { result, events });
+        let page = render(&record);
+
+        assert_eq!(
+            page.matches("<script>").count(),
+            1,
+            "only the page's own script"
+        );
+        assert!(!page.contains("<img"), "{page}");
+        assert!(page.contains("&lt;script&gt;alert(1)&lt;/script&gt;&quot;&gt;&lt;img"));
+        // The device's hostile event name reaches the timeline as text, and as a harmless class.
+        assert!(page.contains(
+            r#"class="mark event event--script-alert-1---script----img-src-x-onerror-alert-2--""#
+        ));
+    }
+}
