@@ -25,7 +25,7 @@ pub struct RunArgs {
     /// Seed for everything random on the virtual rig; the same seed gives the same run.
     #[arg(long, default_value_t = 1)]
     pub seed: u64,
-    /// Run a device with another firmware profile, e.g. `ring=fixtures/profiles/ring-fw-1.9-bootloop.toml`.
+    /// Run a device with another firmware profile, e.g. `ring=fixtures/profiles/mutants/ring-bootloop.toml`.
     #[arg(long = "profile", value_name = "DEVICE=FILE")]
     pub profiles: Vec<ProfileOverride>,
     /// Print every step, instrument action and device event as it happens.

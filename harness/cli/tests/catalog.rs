@@ -61,7 +61,7 @@ fn scenario_recovers_as_reviewed(#[files("../../scenarios/*.toml")] scenario: Pa
 fn f01_catches_the_boot_looping_firmware() {
     let buggy = ProfileOverride {
         device: "ring".into(),
-        path: repo().join("fixtures/profiles/ring-fw-1.9-bootloop.toml"),
+        path: repo().join("fixtures/profiles/mutants/ring-bootloop.toml"),
     };
     let result = run(
         &repo().join("scenarios/F01-ring-low-battery.toml"),

@@ -116,7 +116,7 @@ fn a_firmware_that_recovers_badly_fails_with_a_diff() {
         "run",
         &scenario.display().to_string(),
         "--profile",
-        "ring=fixtures/profiles/ring-fw-1.9-bootloop.toml",
+        "ring=fixtures/profiles/mutants/ring-bootloop.toml",
         "--report-dir",
         &reports.path().display().to_string(),
     ]);

@@ -234,7 +234,7 @@ fn report_html_shows_a_failed_scenario_on_a_timeline_in_chromium() {
         &[
             catalog.path().join(format!("{F01}.toml")).to_str().unwrap(),
             "--profile",
-            "ring=fixtures/profiles/ring-fw-1.9-bootloop.toml",
+            "ring=fixtures/profiles/mutants/ring-bootloop.toml",
         ],
         reports.path(),
     );

@@ -63,11 +63,8 @@ impl Terminal {
                 readback,
             } if self.verbose => writeln!(
                 out,
-                "    {}   {instrument}: {action} → reads {:.3} V {:.3} A {}",
-                clock(event.at),
-                readback.volts,
-                readback.amps,
-                if readback.output_on { "on" } else { "off" }
+                "    {}   {instrument}: {action} → reads {readback}",
+                clock(event.at)
             ),
             EventKind::DeviceEvent {
                 device,

@@ -2,51 +2,100 @@ use std::fmt;
 use std::time::Duration;
 
 use async_trait::async_trait;
+use hil_scenario::DeviceCommand;
 use serde::Serialize;
 
 use crate::RigError;
 
-/// The phone (or a central dongle) that scans for, connects to and pairs with devices.
+/// The phone (or a central dongle) that scans for, pairs with and connects to devices.
+///
+/// `Err` means the central itself failed (ERROR); a device that does not pair or connect is an
+/// `Ok(LinkOutcome::Failed)` (the device's business).
 #[async_trait]
 pub trait Central: Send {
     /// The central's own address, as devices see it.
     fn address(&self) -> &str;
 
-    /// One pairing attempt with `device`: scan, connect, pair. `Err` only when the central itself
-    /// failed; a device that does not pair is an `Ok(PairOutcome::Failed)`.
-    async fn pair(&mut self, device: &str, deadline: Duration) -> Result<PairOutcome, RigError>;
+    /// One pairing attempt with `device`: scan, connect, pair (or, if the central holds a bond,
+    /// re-encrypt with it, as phones do).
+    async fn pair(&mut self, device: &str, deadline: Duration) -> Result<LinkOutcome, RigError>;
+
+    /// One attempt to reconnect to a bonded device and encrypt the link with the stored keys.
+    async fn connect(&mut self, device: &str, deadline: Duration) -> Result<LinkOutcome, RigError>;
+
+    /// Reconnects with the bond, then stops answering mid-connection, as an app killed by the
+    /// phone's battery saver does. Returns once the link has timed out.
+    async fn stop_answering(
+        &mut self,
+        device: &str,
+        deadline: Duration,
+    ) -> Result<LinkOutcome, RigError>;
+
+    /// Installs a version of the companion app; it runs after the next restart.
+    async fn install_app(&mut self, version: u32) -> Result<(), RigError>;
+
+    /// Restarts the companion app: the installed version runs, cached session tokens are dropped.
+    async fn restart_app(&mut self) -> Result<(), RigError>;
+
+    /// Removes the device and its bond ("forget this device").
+    async fn forget(&mut self, device: &str) -> Result<(), RigError>;
+
+    /// Switches the Bluetooth adapter off or on.
+    async fn set_adapter_power(&mut self, on: bool) -> Result<(), RigError>;
+
+    /// Sends an application command to a bonded device over an encrypted link.
+    async fn command(
+        &mut self,
+        device: &str,
+        command: DeviceCommand,
+        deadline: Duration,
+    ) -> Result<CommandOutcome, RigError>;
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
-pub enum PairOutcome {
-    Paired,
-    Failed(PairFailure),
+pub enum CommandOutcome {
+    Done,
+    Failed(LinkFailure),
 }
 
-/// Why a pairing attempt failed, as the central observed it.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
-pub enum PairFailure {
+pub enum LinkOutcome {
+    /// Paired and bonded, or reconnected and encrypted with the bond.
+    Bonded,
+    Failed(LinkFailure),
+}
+
+/// Why a link attempt failed, as the central observed it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LinkFailure {
     /// The device was not seen advertising.
     NotFound,
-    /// The link dropped with an HCI disconnect reason (0x08 connection timeout, 0x3E failed to establish, …).
+    /// The adapter is off: the central cannot scan at all.
+    AdapterOff,
+    /// The link dropped with an HCI disconnect reason (0x06 key missing, 0x08 connection timeout, …).
     Disconnected(u8),
     /// SMP pairing failed with a reason code (0x05 pairing not supported, 0x09 repeated attempts, …).
     Smp(u8),
     /// The device answered with an explicit application status, e.g. `low_battery`.
     Refused(String),
+    /// `connect` without a bond on the central.
+    NotBonded,
 }
 
-impl fmt::Display for PairFailure {
+impl fmt::Display for LinkFailure {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            PairFailure::NotFound => f.write_str("not_found"),
-            PairFailure::Disconnected(code) => {
+            LinkFailure::NotFound => f.write_str("not_found"),
+            LinkFailure::AdapterOff => f.write_str("adapter_off"),
+            LinkFailure::Disconnected(code) => {
                 write!(f, "hci_0x{code:02X} ({})", hci_reason(*code))
             }
-            PairFailure::Smp(code) => write!(f, "smp_0x{code:02X}"),
-            PairFailure::Refused(status) => write!(f, "refused ({status})"),
+            LinkFailure::Smp(code) => write!(f, "smp_0x{code:02X} ({})", smp_reason(*code)),
+            LinkFailure::Refused(status) => write!(f, "refused ({status})"),
+            LinkFailure::NotBonded => f.write_str("not_bonded"),
         }
     }
 }
@@ -61,6 +110,17 @@ fn hci_reason(code: u8) -> &'static str {
         0x22 => "LL response timeout",
         0x3D => "MIC failure",
         0x3E => "failed to establish",
+        _ => "other",
+    }
+}
+
+/// Names of the SMP pairing-failed reasons the catalog mentions.
+fn smp_reason(code: u8) -> &'static str {
+    match code {
+        0x05 => "pairing not supported",
+        0x08 => "unspecified reason",
+        0x09 => "repeated attempts",
+        0x0B => "unsupported version",
         _ => "other",
     }
 }

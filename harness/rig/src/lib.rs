@@ -7,13 +7,16 @@ mod central;
 mod console;
 mod error;
 mod power;
+mod switch;
 
 use std::collections::BTreeMap;
 
-pub use central::{Central, PairFailure, PairOutcome};
+pub use central::{Central, CommandOutcome, LinkFailure, LinkOutcome};
 pub use console::Console;
 pub use error::RigError;
+pub use hil_scenario::DeviceCommand;
 pub use power::{PowerSupply, Readback};
+pub use switch::{Attenuator, Relay};
 
 /// A rig's capabilities, connected and ready: the runner's whole view of the bench.
 #[derive(Default)]
@@ -24,4 +27,8 @@ pub struct Rig {
     pub centrals: BTreeMap<String, Box<dyn Central>>,
     /// Device consoles by device name.
     pub consoles: BTreeMap<String, Box<dyn Console>>,
+    /// Relay boards by instrument name.
+    pub relays: BTreeMap<String, Box<dyn Relay>>,
+    /// RF attenuators by instrument name.
+    pub attenuators: BTreeMap<String, Box<dyn Attenuator>>,
 }

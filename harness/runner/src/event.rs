@@ -46,7 +46,7 @@ pub enum EventKind {
     InstrumentAction {
         instrument: String,
         action: String,
-        readback: Readback,
+        readback: InstrumentReadback,
     },
     /// A raw line from a device's console.
     ConsoleLine {
@@ -70,6 +70,33 @@ pub enum EventKind {
     },
     ScenarioFinished(Box<ScenarioResult>),
     RunFinished(RunSummary),
+}
+
+/// What an instrument reads back after an action.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum InstrumentReadback {
+    Supply(Readback),
+    Contact { closed: bool },
+    Attenuation { db: f64 },
+}
+
+impl fmt::Display for InstrumentReadback {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            InstrumentReadback::Supply(r) => write!(
+                f,
+                "{:.3} V {:.3} A {}",
+                r.volts,
+                r.amps,
+                if r.output_on { "on" } else { "off" }
+            ),
+            InstrumentReadback::Contact { closed } => {
+                f.write_str(if *closed { "closed" } else { "open" })
+            }
+            InstrumentReadback::Attenuation { db } => write!(f, "{db} dB"),
+        }
+    }
 }
 
 /// How a scenario (or a step) ended.

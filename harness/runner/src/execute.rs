@@ -4,20 +4,23 @@ use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
-use hil_rig::{Central, Console, PairOutcome, RigError};
+use hil_rig::{Central, CommandOutcome, Console, LinkOutcome, RigError};
 use hil_scenario::{Action, Expect, Plan, PlannedStep, PowerSetting, Profile, Unit};
 use tokio::task::JoinHandle;
 use tokio::time::{Instant, sleep, timeout, timeout_at};
 
 use crate::bus::EventBus;
 use crate::event::{
-    EventKind, Firmware, Measurement, Outcome, ScenarioResult, SnapshotStatus, Verdict,
+    EventKind, Firmware, InstrumentReadback, Measurement, Outcome, ScenarioResult, SnapshotStatus,
+    Verdict,
 };
 use crate::snapshot::{self, SnapshotMode};
 use crate::trace::recovery_trace;
 
 /// The app's pause between pairing attempts.
 const RETRY_BACKOFF: Duration = Duration::from_secs(5);
+/// How long a step that needs a link may take to get one.
+const DEFAULT_LINK_DEADLINE: Duration = Duration::from_secs(30);
 /// After the last step, time for devices to finish what they started, so the trace ends at rest.
 const SETTLE: Duration = Duration::from_secs(2);
 
@@ -257,7 +260,7 @@ async fn safe_state(
                 bus.emit(EventKind::InstrumentAction {
                     instrument: feed.instrument.clone(),
                     action: format!("safe state: ch{} off", feed.channel),
-                    readback,
+                    readback: InstrumentReadback::Supply(readback),
                 });
             }
             // Keep going: the other channels still need switching off.
@@ -348,7 +351,7 @@ impl Executor<'_> {
                 self.bus.emit(EventKind::InstrumentAction {
                     instrument: instrument.clone(),
                     action,
-                    readback,
+                    readback: InstrumentReadback::Supply(readback),
                 });
                 let want_on = matches!(setting, PowerSetting::On(_));
                 if readback.output_on != want_on {
@@ -371,8 +374,161 @@ impl Executor<'_> {
                 within,
                 attempts,
             } => {
-                self.pair(central, device, *expect, *within, *attempts)
+                self.link(LinkKind::Pair, central, device, *expect, *within, *attempts)
                     .await
+            }
+            Action::Connect {
+                central,
+                device,
+                expect,
+                within,
+                attempts,
+            } => {
+                self.link(
+                    LinkKind::Connect,
+                    central,
+                    device,
+                    *expect,
+                    *within,
+                    *attempts,
+                )
+                .await
+            }
+            Action::Command {
+                central,
+                device,
+                send,
+                expect,
+                within,
+            } => {
+                let outcome = timeout(
+                    *within,
+                    self.central(central)?.command(device, *send, *within),
+                )
+                .await;
+                let failure = match outcome {
+                    Ok(Ok(CommandOutcome::Done)) => None,
+                    Ok(Ok(CommandOutcome::Failed(failure))) => Some(failure.to_string()),
+                    Ok(Err(e)) => return Err(e.into()),
+                    Err(_) => Some("step deadline".to_string()),
+                };
+                let name = if failure.is_some() {
+                    "command_failed"
+                } else {
+                    "command_done"
+                };
+                let mut event = central_event(central, name, device, failure.as_deref());
+                if let EventKind::DeviceEvent { fields, keep, .. } = &mut event {
+                    fields.insert("command".into(), send.name().into());
+                    keep.insert(0, "command".into());
+                }
+                self.bus.emit(event);
+                match (expect, failure) {
+                    (Expect::Ok, None) | (Expect::Fail, Some(_)) => Ok(()),
+                    (Expect::Ok, Some(reason)) => Err(fail(format!(
+                        "{device} did not carry out `{}` from {central}: {reason}",
+                        send.name()
+                    ))),
+                    (Expect::Fail, None) => Err(fail(format!(
+                        "{device} carried out `{}` from {central}, but the step expects it to be refused",
+                        send.name()
+                    ))),
+                }
+            }
+            Action::App {
+                central,
+                install,
+                restart,
+            } => {
+                if let Some(version) = install {
+                    self.central(central)?.install_app(*version).await?;
+                    self.bus.emit(EventKind::DeviceEvent {
+                        device: central.clone(),
+                        name: "app_installed".into(),
+                        fields: BTreeMap::from([("version".into(), version.to_string())]),
+                        keep: vec!["version".into()],
+                    });
+                }
+                if *restart {
+                    self.central(central)?.restart_app().await?;
+                    self.bus.emit(EventKind::DeviceEvent {
+                        device: central.clone(),
+                        name: "app_restarted".into(),
+                        fields: BTreeMap::new(),
+                        keep: Vec::new(),
+                    });
+                }
+                Ok(())
+            }
+            Action::StopAnswering { central, device } => {
+                let deadline = DEFAULT_LINK_DEADLINE;
+                let outcome = timeout(
+                    deadline,
+                    self.central(central)?.stop_answering(device, deadline),
+                )
+                .await;
+                let reason = match outcome {
+                    Ok(Ok(LinkOutcome::Bonded)) => None,
+                    Ok(Ok(LinkOutcome::Failed(failure))) => Some(failure.to_string()),
+                    Ok(Err(e)) => return Err(e.into()),
+                    Err(_) => Some("step deadline".to_string()),
+                };
+                self.bus.emit(central_event(
+                    central,
+                    "went_silent",
+                    device,
+                    reason.as_deref(),
+                ));
+                Ok(())
+            }
+            Action::Forget { central, device } => {
+                self.central(central)?.forget(device).await?;
+                self.bus
+                    .emit(central_event(central, "forgot", device, None));
+                Ok(())
+            }
+            Action::Adapter { central, on } => {
+                self.central(central)?.set_adapter_power(*on).await?;
+                let name = if *on { "adapter_on" } else { "adapter_off" };
+                self.bus.emit(EventKind::DeviceEvent {
+                    device: central.clone(),
+                    name: name.into(),
+                    fields: BTreeMap::new(),
+                    keep: Vec::new(),
+                });
+                Ok(())
+            }
+            Action::Press {
+                device: _,
+                instrument,
+                channel,
+                hold,
+            } => {
+                self.relay(instrument, *channel, true).await?;
+                sleep(*hold).await;
+                self.relay(instrument, *channel, false).await?;
+                Ok(())
+            }
+            Action::Attenuate { instrument, db } => {
+                let attenuator = self
+                    .rig
+                    .attenuators
+                    .get_mut(instrument)
+                    .ok_or_else(|| RigError::new(instrument, "attenuator is not connected"))?;
+                let read = attenuator.set(*db).await?;
+                self.bus.emit(EventKind::InstrumentAction {
+                    instrument: instrument.clone(),
+                    action: format!("attenuation {db} dB"),
+                    readback: InstrumentReadback::Attenuation { db: read },
+                });
+                if (read - db).abs() > 0.125 {
+                    return Err(RigError::new(
+                        instrument,
+                        format!("reads back {read} dB after being set to {db} dB"),
+                    )
+                    .into());
+                }
+                Ok(())
             }
             Action::WaitFor {
                 device,
@@ -417,8 +573,10 @@ impl Executor<'_> {
         }
     }
 
-    async fn pair(
+    /// `pair` or `connect`: attempts until the link is up, the app gives up, or the deadline.
+    async fn link(
         &mut self,
+        kind: LinkKind,
         central_name: &str,
         device: &str,
         expect: Expect,
@@ -438,26 +596,30 @@ impl Executor<'_> {
             if left.is_zero() {
                 break;
             }
-            let outcome = timeout(left, central.pair(device, left)).await;
+            let outcome = match kind {
+                LinkKind::Pair => timeout(left, central.pair(device, left)).await,
+                LinkKind::Connect => timeout(left, central.connect(device, left)).await,
+            };
             let reason = match outcome {
-                Ok(Ok(PairOutcome::Paired)) => {
+                Ok(Ok(LinkOutcome::Bonded)) => {
                     self.bus
-                        .emit(phone_event(central_name, "paired", device, None));
-                    self.measure("pairing_time", started.elapsed());
+                        .emit(central_event(central_name, kind.done(), device, None));
+                    self.measure(kind.measurement(), started.elapsed());
                     return match expect {
                         Expect::Ok => Ok(()),
                         Expect::Fail => Err(fail(format!(
-                            "{device} paired with {central_name} on attempt {attempt}, but the step expects pairing to fail"
+                            "{device} {} {central_name} on attempt {attempt}, but the step expects it to fail",
+                            kind.done_phrase()
                         ))),
                     };
                 }
-                Ok(Ok(PairOutcome::Failed(failure))) => failure.to_string(),
+                Ok(Ok(LinkOutcome::Failed(failure))) => failure.to_string(),
                 Ok(Err(e)) => return Err(e.into()),
                 Err(_) => "step deadline".to_string(),
             };
-            self.bus.emit(phone_event(
+            self.bus.emit(central_event(
                 central_name,
-                "pair_failed",
+                kind.failed(),
                 device,
                 Some(&reason),
             ));
@@ -469,10 +631,33 @@ impl Executor<'_> {
         match expect {
             Expect::Fail => Ok(()),
             Expect::Ok => Err(fail(format!(
-                "{device} did not pair with {central_name} within {} ({attempts} attempt(s); last: {last})",
+                "{device} did not {} {central_name} within {} ({attempts} attempt(s); last: {last})",
+                kind.verb_phrase(),
                 humantime::format_duration(within)
             ))),
         }
+    }
+
+    async fn relay(&mut self, instrument: &str, channel: u8, closed: bool) -> Result<(), RigError> {
+        let relay = self
+            .rig
+            .relays
+            .get_mut(instrument)
+            .ok_or_else(|| RigError::new(instrument, "relay board is not connected"))?;
+        relay.set(channel, closed).await?;
+        self.bus.emit(EventKind::InstrumentAction {
+            instrument: instrument.to_string(),
+            action: format!("ch{channel} {}", if closed { "closed" } else { "open" }),
+            readback: InstrumentReadback::Contact { closed },
+        });
+        Ok(())
+    }
+
+    fn central(&mut self, name: &str) -> Result<&mut Box<dyn Central>, RigError> {
+        self.rig
+            .centrals
+            .get_mut(name)
+            .ok_or_else(|| RigError::new(name, "central is not connected"))
     }
 
     fn measure(&mut self, name: &str, value: Duration) {
@@ -502,8 +687,51 @@ impl Executor<'_> {
     }
 }
 
-/// What the central observed, as an event on its own lane.
-fn phone_event(central: &str, name: &str, device: &str, reason: Option<&str>) -> EventKind {
+#[derive(Clone, Copy)]
+enum LinkKind {
+    Pair,
+    Connect,
+}
+
+impl LinkKind {
+    fn done(self) -> &'static str {
+        match self {
+            LinkKind::Pair => "paired",
+            LinkKind::Connect => "connected",
+        }
+    }
+
+    fn failed(self) -> &'static str {
+        match self {
+            LinkKind::Pair => "pair_failed",
+            LinkKind::Connect => "connect_failed",
+        }
+    }
+
+    fn done_phrase(self) -> &'static str {
+        match self {
+            LinkKind::Pair => "paired with",
+            LinkKind::Connect => "reconnected to",
+        }
+    }
+
+    fn verb_phrase(self) -> &'static str {
+        match self {
+            LinkKind::Pair => "pair with",
+            LinkKind::Connect => "reconnect to",
+        }
+    }
+
+    fn measurement(self) -> &'static str {
+        match self {
+            LinkKind::Pair => "pairing_time",
+            LinkKind::Connect => "connect_time",
+        }
+    }
+}
+
+/// What the central did or observed, as an event on its own lane.
+fn central_event(central: &str, name: &str, device: &str, reason: Option<&str>) -> EventKind {
     let mut fields = BTreeMap::from([("device".to_string(), device.to_string())]);
     let mut keep = vec!["device".to_string()];
     if let Some(reason) = reason {

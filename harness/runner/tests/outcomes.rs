@@ -5,8 +5,8 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
 use hil_runner::{
-    Connect, Event, EventBus, EventKind, Outcome, Planned, Reporter, RunOptions, ScenarioResult,
-    SnapshotMode, SnapshotStatus, run_all,
+    Connect, Event, EventBus, EventKind, InstrumentReadback, Outcome, Planned, Reporter,
+    RunOptions, ScenarioResult, SnapshotMode, SnapshotStatus, run_all,
 };
 use hil_scenario::{Rig, Scenario};
 
@@ -80,7 +80,10 @@ fn safe_state_readbacks(events: &[Event]) -> Vec<(String, bool)> {
         .filter_map(|e| match &e.kind {
             EventKind::InstrumentAction {
                 action, readback, ..
-            } if action.starts_with("safe state") => Some((action.clone(), readback.output_on)),
+            } if action.starts_with("safe state") => match readback {
+                InstrumentReadback::Supply(r) => Some((action.clone(), r.output_on)),
+                other => panic!("a supply reads back volts, not {other:?}"),
+            },
             _ => None,
         })
         .collect()
@@ -264,6 +267,6 @@ fn a_missing_snapshot_fails_and_is_offered_for_review() {
     };
     assert_eq!(
         trace,
-        "lock:\n  setup:\n    boot reason=power_on\n    battery\n    advertising"
+        "lock:\n  setup:\n    boot reason=power_on\n    battery\n    bolt position=locked\n    codes count=3 digest=fa15\n    advertising"
     );
 }

@@ -17,4 +17,4 @@ pub use plan::{Action, Limit, Plan, PlanError, PlannedStep, PowerSetting, Scenar
 pub use profile::{Behaviour, Profile, Recognised, Rule, Transport};
 pub use rig::{Driver, SimModel};
 pub use rig_plan::{Device, Instrument, PowerFeed, Rig};
-pub use scenario::{Expect, Phase, Unit};
+pub use scenario::{DeviceCommand, Expect, Phase, Unit};

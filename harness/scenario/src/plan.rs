@@ -13,15 +13,16 @@ use toml::Spanned;
 use crate::diagnostic::{ConfigErrors, Problems, SourceFile};
 use crate::profile::list_or_none;
 use crate::rig_plan::{Device, Rig};
-use crate::scenario::{Expect, Output, Phase, Quantity, ScenarioFile, Step, Unit};
+use crate::scenario::{DeviceCommand, Expect, Output, Phase, Quantity, ScenarioFile, Step, Unit};
 
 /// Capability suffixes a scenario may name in `needs` after a device name.
-const DEVICE_CAPABILITIES: [&str; 2] = ["power", "console"];
+const DEVICE_CAPABILITIES: [&str; 3] = ["power", "console", "button"];
 
 /// F19: every pairing is timed; over 2 minutes warns, over 5 fails, unless the scenario says otherwise.
 const PAIRING_WARN: f64 = 120.0;
 const PAIRING_MAX: f64 = 300.0;
 const DEFAULT_PAIR_WITHIN: Duration = Duration::from_secs(120);
+const DEFAULT_COMMAND_WITHIN: Duration = Duration::from_secs(30);
 
 /// A parsed scenario file, checked for everything that does not depend on a rig.
 #[derive(Debug)]
@@ -93,6 +94,50 @@ pub enum Action {
         measure: Option<String>,
     },
     Wait(#[serde(with = "secs")] Duration),
+    Press {
+        device: String,
+        instrument: String,
+        channel: u8,
+        #[serde(with = "secs")]
+        hold: Duration,
+    },
+    Attenuate {
+        instrument: String,
+        db: f64,
+    },
+    Connect {
+        central: String,
+        device: String,
+        expect: Expect,
+        #[serde(with = "secs")]
+        within: Duration,
+        attempts: u32,
+    },
+    Forget {
+        central: String,
+        device: String,
+    },
+    StopAnswering {
+        central: String,
+        device: String,
+    },
+    App {
+        central: String,
+        install: Option<u32>,
+        restart: bool,
+    },
+    Adapter {
+        central: String,
+        on: bool,
+    },
+    Command {
+        central: String,
+        device: String,
+        send: DeviceCommand,
+        expect: Expect,
+        #[serde(with = "secs")]
+        within: Duration,
+    },
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Serialize)]
@@ -254,6 +299,61 @@ impl Scenario {
         device
     }
 
+    fn central(
+        &self,
+        name: &Spanned<String>,
+        rig: &Rig,
+        problems: &mut Problems,
+    ) -> Option<String> {
+        let found = rig
+            .instruments
+            .get(name.get_ref())
+            .is_some_and(|c| c.driver.is_central());
+        if !found {
+            let centrals: Vec<&str> = rig
+                .instruments
+                .values()
+                .filter(|i| i.driver.is_central())
+                .map(|i| i.name.as_str())
+                .collect();
+            problems.push(self.source.error(
+                name.span(),
+                format!("unknown central `{}`", name.get_ref()),
+                Some(format!(
+                    "centrals on rig `{}`: {}",
+                    rig.name,
+                    list_or_none(&centrals)
+                )),
+            ));
+        }
+        found.then(|| name.get_ref().clone())
+    }
+
+    /// A pairing-like step: `pair` or `connect`.
+    fn link_step(
+        &self,
+        p: &crate::scenario::PairStep,
+        rig: &Rig,
+        problems: &mut Problems,
+    ) -> Option<(String, String, Duration, u32)> {
+        let central = self.central(&p.central, rig, problems);
+        let device = self.device(&p.device, rig, problems)?;
+        let attempts = p.attempts.as_ref().map_or(1, |a| *a.get_ref());
+        if attempts == 0 {
+            let span = p.attempts.as_ref().map_or(0..0, Spanned::span);
+            problems.push(
+                self.source
+                    .error(span, "`attempts` must be at least 1", None),
+            );
+        }
+        Some((
+            central?,
+            device.name.clone(),
+            p.within.map_or(DEFAULT_PAIR_WITHIN, |d| d.0),
+            attempts,
+        ))
+    }
+
     fn resolve(&self, step: &Step, rig: &Rig, problems: &mut Problems) -> Option<Action> {
         let src = &self.source;
         match step {
@@ -346,36 +446,116 @@ impl Scenario {
                 })
             }
             Step::Pair(p) => {
-                let central = rig.instruments.get(p.central.get_ref());
-                if !central.is_some_and(|c| c.driver.is_central()) {
-                    let centrals: Vec<&str> = rig
-                        .instruments
-                        .values()
-                        .filter(|i| i.driver.is_central())
-                        .map(|i| i.name.as_str())
-                        .collect();
+                let (central, device, within, attempts) = self.link_step(p, rig, problems)?;
+                Some(Action::Pair {
+                    central,
+                    device,
+                    expect: p.expect,
+                    within,
+                    attempts,
+                })
+            }
+            Step::Connect(p) => {
+                let (central, device, within, attempts) = self.link_step(p, rig, problems)?;
+                Some(Action::Connect {
+                    central,
+                    device,
+                    expect: p.expect,
+                    within,
+                    attempts,
+                })
+            }
+            Step::Forget(f) => {
+                let central = self.central(&f.central, rig, problems);
+                let device = self.device(&f.device, rig, problems)?;
+                Some(Action::Forget {
+                    central: central?,
+                    device: device.name.clone(),
+                })
+            }
+            Step::App(a) => {
+                let central = self.central(&a.central, rig, problems)?;
+                if a.install.is_none() && !a.restart {
                     problems.push(src.error(
-                        p.central.span(),
-                        format!("unknown central `{}`", p.central.get_ref()),
-                        Some(format!(
-                            "centrals on rig `{}`: {}",
-                            rig.name,
-                            list_or_none(&centrals)
-                        )),
+                        a.central.span(),
+                        "an `app` step needs `install = <version>`, `restart = true`, or both",
+                        None,
                     ));
                 }
-                let device = self.device(&p.device, rig, problems)?;
-                let attempts = p.attempts.as_ref().map_or(1, |a| *a.get_ref());
-                if attempts == 0 {
-                    let span = p.attempts.as_ref().map_or(0..0, Spanned::span);
-                    problems.push(src.error(span, "`attempts` must be at least 1", None));
-                }
-                Some(Action::Pair {
-                    central: p.central.get_ref().clone(),
+                Some(Action::App {
+                    central,
+                    install: a.install,
+                    restart: a.restart,
+                })
+            }
+            Step::StopAnswering(f) => {
+                let central = self.central(&f.central, rig, problems);
+                let device = self.device(&f.device, rig, problems)?;
+                Some(Action::StopAnswering {
+                    central: central?,
                     device: device.name.clone(),
-                    expect: p.expect,
-                    within: p.within.map_or(DEFAULT_PAIR_WITHIN, |d| d.0),
-                    attempts,
+                })
+            }
+            Step::Command(c) => {
+                let central = self.central(&c.central, rig, problems);
+                let device = self.device(&c.device, rig, problems)?;
+                Some(Action::Command {
+                    central: central?,
+                    device: device.name.clone(),
+                    send: c.send,
+                    expect: c.expect,
+                    within: c.within.map_or(DEFAULT_COMMAND_WITHIN, |d| d.0),
+                })
+            }
+            Step::Adapter(a) => Some(Action::Adapter {
+                central: self.central(&a.central, rig, problems)?,
+                on: a.power == Output::On,
+            }),
+            Step::Press(p) => {
+                let device = self.device(&p.device, rig, problems)?;
+                let Some(contact) = &device.button else {
+                    problems.push(src.error(
+                        p.device.span(),
+                        format!(
+                            "device `{}` has no button relay on rig `{}`",
+                            device.name, rig.name
+                        ),
+                        Some(format!(
+                            "add `{}.button` to `needs` to skip rigs without one",
+                            device.name
+                        )),
+                    ));
+                    return None;
+                };
+                Some(Action::Press {
+                    device: device.name.clone(),
+                    instrument: contact.instrument.clone(),
+                    channel: contact.channel,
+                    hold: p.hold.0,
+                })
+            }
+            Step::Attenuate(a) => {
+                let Some(attenuator) = rig.attenuator() else {
+                    problems.push(src.error(
+                        a.db.span(),
+                        format!("rig `{}` has no RF attenuator", rig.name),
+                        Some("add `attenuator` to `needs` to skip rigs without one".into()),
+                    ));
+                    return None;
+                };
+                let db = *a.db.get_ref();
+                if let Some((max, step)) = attenuator.driver.attenuation_range() {
+                    if !(0.0..=max).contains(&db) || (db / step).fract() != 0.0 {
+                        problems.push(src.error(
+                            a.db.span(),
+                            format!("{db} dB is not a setting of `{}`: expected 0..={max} dB in {step} dB steps", attenuator.name),
+                            None,
+                        ));
+                    }
+                }
+                Some(Action::Attenuate {
+                    instrument: attenuator.name.clone(),
+                    db,
                 })
             }
             Step::WaitFor(w) => {
@@ -436,6 +616,7 @@ impl Scenario {
         for step in steps {
             match &step.action {
                 Action::Pair { .. } => recorded.push(("pairing_time", Unit::Seconds)),
+                Action::Connect { .. } => recorded.push(("connect_time", Unit::Seconds)),
                 Action::WaitFor {
                     measure: Some(m), ..
                 } => recorded.push((m, Unit::Seconds)),
@@ -508,6 +689,56 @@ impl fmt::Display for Action {
             } => write!(f, "pair {central} with {device}, expect {expect:?}"),
             Action::WaitFor { device, event, .. } => write!(f, "wait for {device} {event}"),
             Action::Wait(d) => write!(f, "wait {}", humantime::format_duration(*d)),
+            Action::Press { device, hold, .. } => {
+                write!(
+                    f,
+                    "press {device} button for {}",
+                    humantime::format_duration(*hold)
+                )
+            }
+            Action::Attenuate { db, .. } => write!(f, "attenuate the RF path to {db} dB"),
+            Action::Connect {
+                central,
+                device,
+                expect,
+                ..
+            } => write!(f, "connect {central} to {device}, expect {expect:?}"),
+            Action::Forget { central, device } => write!(f, "forget {device} on {central}"),
+            Action::App {
+                central,
+                install,
+                restart,
+            } => {
+                write!(f, "{central}:")?;
+                if let Some(v) = install {
+                    write!(f, " install app v{v}")?;
+                }
+                if *restart {
+                    write!(f, " restart the app")?;
+                }
+                Ok(())
+            }
+            Action::StopAnswering { central, device } => {
+                write!(f, "{central} goes silent while connected to {device}")
+            }
+            Action::Command {
+                central,
+                device,
+                send,
+                expect,
+                ..
+            } => write!(
+                f,
+                "{central} sends {} to {device}, expect {expect:?}",
+                send.name()
+            ),
+            Action::Adapter { central, on } => {
+                write!(
+                    f,
+                    "switch {central}'s adapter {}",
+                    if *on { "on" } else { "off" }
+                )
+            }
         }
     }
 }

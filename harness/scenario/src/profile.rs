@@ -53,8 +53,8 @@ pub enum Transport {
 
 /// How the firmware behaves around power and pairing. On hardware these document the build; the
 /// virtual rig runs a firmware model configured by them.
-#[derive(Clone, Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
 pub struct Behaviour {
     /// Refuse to start pairing below this state of charge (percent).
     pub pairing_min_soc: Option<u8>,
@@ -62,9 +62,64 @@ pub struct Behaviour {
     pub brownout_min_soc: Option<u8>,
     /// While refusing for low battery, enter system off after this long (protects the cell).
     pub low_battery_off_after: Option<HumanDuration>,
+    /// Battery health check at boot: above this internal resistance (from a load pulse) the
+    /// firmware reports a battery fault and refuses pairing instead of browning out.
+    pub max_cell_ohms: Option<f64>,
     /// Restart a pairing that a reset interrupted, straight after boot.
-    #[serde(default)]
     pub resume_pairing_after_reset: bool,
+    /// Bond table size (Zephyr's CONFIG_BT_MAX_PAIRED).
+    pub bond_slots: usize,
+    /// When the bond table is full, overwrite the oldest bond instead of refusing.
+    pub bond_overwrite_oldest: bool,
+    /// After this many failed security attempts in a row, refuse everyone (SMP 0x09) for
+    /// `lockout_window`. Kept in retained RAM.
+    pub lockout_after_failures: Option<u32>,
+    pub lockout_window: Option<HumanDuration>,
+    /// The lockout window never ends (a real-world bug).
+    pub lockout_never_expires: bool,
+    /// The first central to pair owns the device: other phones are refused, and while a hub owns
+    /// it phones may pair but not operate it. A factory reset clears ownership.
+    pub ownership: bool,
+    /// The app handshake version this firmware speaks.
+    pub handshake_version: Option<u32>,
+    /// Refuse an older app's handshake with an explicit status (false: it fails later, silently).
+    pub check_app_version: bool,
+    /// A factory reset erases the bonds (false is a real-world bug).
+    pub reset_clears_bonds: bool,
+    /// Advertise again after a link is lost to a supervision timeout (false is a real-world bug).
+    pub readvertise_after_timeout: bool,
+    /// A factory reset also clears ownership (false is a real-world bug).
+    pub reset_clears_ownership: bool,
+    /// After a reset during an actuation, re-sense the bolt instead of reporting it unknown.
+    pub resense_bolt_after_reset: bool,
+    /// User codes can be written back from an export.
+    pub codes_restorable: bool,
+}
+
+impl Default for Behaviour {
+    fn default() -> Self {
+        Self {
+            pairing_min_soc: None,
+            brownout_min_soc: None,
+            low_battery_off_after: None,
+            max_cell_ohms: None,
+            resume_pairing_after_reset: false,
+            // Zephyr's default.
+            bond_slots: 1,
+            bond_overwrite_oldest: false,
+            lockout_after_failures: None,
+            lockout_window: None,
+            lockout_never_expires: false,
+            ownership: false,
+            handshake_version: None,
+            check_app_version: true,
+            reset_clears_bonds: true,
+            readvertise_after_timeout: true,
+            reset_clears_ownership: true,
+            resense_bolt_after_reset: true,
+            codes_restorable: true,
+        }
+    }
 }
 
 /// A loaded, checked firmware profile.

@@ -25,6 +25,17 @@ pub struct DeviceSpec {
     /// On the virtual rig: which simulated hardware runs the firmware.
     pub sim: Option<SimModel>,
     pub power: Option<PowerBinding>,
+    /// A relay contact across the device's button (ring side button, lock pinhole reset).
+    pub button: Option<RelayBinding>,
+}
+
+/// Which relay channel is wired across a button.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RelayBinding {
+    pub instrument: Spanned<String>,
+    #[serde(default = "first_channel")]
+    pub channel: u8,
 }
 
 /// Simulated hardware a virtual device runs on.
@@ -70,6 +81,12 @@ pub enum Driver {
     VirtualPsu,
     /// The virtual rig's phone: a BLE central running the companion app.
     VirtualCentral,
+    /// The virtual rig's home hub: a central that can own a lock and bridge transports.
+    VirtualHub,
+    /// The virtual rig's relay board: contacts across device buttons.
+    VirtualRelay,
+    /// The virtual rig's programmable RF attenuator, between the devices' and the central's shield boxes.
+    VirtualAttenuator,
 }
 
 impl Driver {
@@ -77,12 +94,19 @@ impl Driver {
         match self {
             Driver::VirtualPsu => "virtual-psu",
             Driver::VirtualCentral => "virtual-central",
+            Driver::VirtualHub => "virtual-hub",
+            Driver::VirtualRelay => "virtual-relay",
+            Driver::VirtualAttenuator => "virtual-attenuator",
         }
     }
 
     pub fn is_virtual(self) -> bool {
         match self {
-            Driver::VirtualPsu | Driver::VirtualCentral => true,
+            Driver::VirtualPsu
+            | Driver::VirtualCentral
+            | Driver::VirtualHub
+            | Driver::VirtualRelay
+            | Driver::VirtualAttenuator => true,
         }
     }
 
@@ -91,7 +115,15 @@ impl Driver {
     }
 
     pub fn is_central(self) -> bool {
-        matches!(self, Driver::VirtualCentral)
+        matches!(self, Driver::VirtualCentral | Driver::VirtualHub)
+    }
+
+    pub fn is_relay(self) -> bool {
+        matches!(self, Driver::VirtualRelay)
+    }
+
+    pub fn is_attenuator(self) -> bool {
+        matches!(self, Driver::VirtualAttenuator)
     }
 
     /// Whether the instrument can put a resistance in series with its output.
@@ -103,7 +135,20 @@ impl Driver {
     pub fn default_channels(self) -> u8 {
         match self {
             Driver::VirtualPsu => 2,
-            Driver::VirtualCentral => 0,
+            Driver::VirtualRelay => 4,
+            Driver::VirtualCentral | Driver::VirtualHub | Driver::VirtualAttenuator => 0,
+        }
+    }
+
+    /// Attenuation range and step of an RF attenuator, in dB.
+    pub fn attenuation_range(self) -> Option<(f64, f64)> {
+        match self {
+            // Like a Mini-Circuits RCDAT-6000-90: 0–90 dB in 0.25 dB steps.
+            Driver::VirtualAttenuator => Some((90.0, 0.25)),
+            Driver::VirtualPsu
+            | Driver::VirtualCentral
+            | Driver::VirtualHub
+            | Driver::VirtualRelay => None,
         }
     }
 }

@@ -24,6 +24,14 @@ pub struct Device {
     pub profile_path: PathBuf,
     pub sim: Option<SimModel>,
     pub power: Option<PowerFeed>,
+    pub button: Option<RelayContact>,
+}
+
+/// The relay channel wired across a device's button.
+#[derive(Clone, Debug)]
+pub struct RelayContact {
+    pub instrument: String,
+    pub channel: u8,
 }
 
 /// The supply channel wired to a device and the limits it must stay within.
@@ -94,45 +102,26 @@ impl Rig {
                 ));
             }
             let power = spec.power.map(|binding| {
-                let known = || instruments.keys().map(String::as_str).collect::<Vec<_>>();
-                match instruments.get(binding.instrument.get_ref()) {
-                    None => problems.push(source.error(
-                        binding.instrument.span(),
-                        format!("unknown instrument `{}`", binding.instrument.get_ref()),
-                        Some(format!(
-                            "instruments on this rig: {}",
-                            list_or_none(&known())
-                        )),
-                    )),
-                    Some(i) if !i.driver.is_power_supply() => problems.push(source.error(
+                let wired = check_wiring(
+                    &source,
+                    &instruments,
+                    &binding.instrument,
+                    binding.channel,
+                    Driver::is_power_supply,
+                    "a power supply",
+                );
+                if wired.as_ref().is_ok_and(|driver| driver.is_virtual()) && spec.sim.is_none() {
+                    problems.push(source.error(
                         binding.instrument.span(),
                         format!(
-                            "instrument `{}` ({}) is not a power supply",
-                            i.name,
-                            i.driver.name()
+                            "`{}` is virtual but device `{name}` has no `sim` model",
+                            binding.instrument.get_ref()
                         ),
-                        None,
-                    )),
-                    Some(i) if binding.channel == 0 || binding.channel > i.channels => problems
-                        .push(source.error(
-                            binding.instrument.span(),
-                            format!(
-                                "channel {} does not exist on `{}`; expected 1..={}",
-                                binding.channel, i.name, i.channels
-                            ),
-                            None,
-                        )),
-                    Some(i) if i.driver.is_virtual() && spec.sim.is_none() => {
-                        problems.push(source.error(
-                            binding.instrument.span(),
-                            format!(
-                                "`{}` is virtual but device `{name}` has no `sim` model",
-                                i.name
-                            ),
-                            Some("add `sim = \"ring\"` or `sim = \"lock\"` to the device".into()),
-                        ))
-                    }
-                    Some(_) => {}
+                        Some("add `sim = \"ring\"` or `sim = \"lock\"` to the device".into()),
+                    ));
+                }
+                if let Err(e) = wired {
+                    problems.push(e);
                 }
                 PowerFeed {
                     instrument: binding.instrument.into_inner(),
@@ -140,6 +129,22 @@ impl Rig {
                     max_volts: binding.max_volts,
                     max_amps: binding.max_amps,
                     max_series_ohms: binding.max_series_ohms,
+                }
+            });
+            let button = spec.button.map(|binding| {
+                if let Err(e) = check_wiring(
+                    &source,
+                    &instruments,
+                    &binding.instrument,
+                    binding.channel,
+                    Driver::is_relay,
+                    "a relay",
+                ) {
+                    problems.push(e);
+                }
+                RelayContact {
+                    instrument: binding.instrument.into_inner(),
+                    channel: binding.channel,
                 }
             });
             if let Some(profile) = profile {
@@ -151,6 +156,7 @@ impl Rig {
                         profile_path,
                         sim: spec.sim,
                         power,
+                        button,
                     },
                 );
             }
@@ -178,6 +184,9 @@ impl Rig {
             if device.power.is_some() {
                 caps.push(format!("{}.power", device.name));
             }
+            if device.button.is_some() {
+                caps.push(format!("{}.button", device.name));
+            }
             if device.sim.is_some() {
                 caps.push(format!("{}.console", device.name));
             }
@@ -185,10 +194,56 @@ impl Rig {
         if self.instruments.values().any(|i| i.driver.is_central()) {
             caps.push("central".into());
         }
+        if self.attenuator().is_some() {
+            caps.push("attenuator".into());
+        }
         caps
+    }
+
+    /// The RF attenuator between the devices and the central, if the rig has one.
+    pub fn attenuator(&self) -> Option<&Instrument> {
+        self.instruments.values().find(|i| i.driver.is_attenuator())
     }
 
     pub fn device_names(&self) -> Vec<&str> {
         self.devices.keys().map(String::as_str).collect()
+    }
+}
+
+/// Checks that `instrument` exists, is of the right kind and has `channel`; returns its driver.
+fn check_wiring(
+    source: &SourceFile,
+    instruments: &BTreeMap<String, Instrument>,
+    instrument: &toml::Spanned<String>,
+    channel: u8,
+    is_kind: fn(Driver) -> bool,
+    kind: &str,
+) -> Result<Driver, crate::ConfigError> {
+    let known: Vec<&str> = instruments.keys().map(String::as_str).collect();
+    let span = instrument.span();
+    match instruments.get(instrument.get_ref()) {
+        None => Err(source.error(
+            span,
+            format!("unknown instrument `{}`", instrument.get_ref()),
+            Some(format!("instruments on this rig: {}", list_or_none(&known))),
+        )),
+        Some(i) if !is_kind(i.driver) => Err(source.error(
+            span,
+            format!(
+                "instrument `{}` ({}) is not {kind}",
+                i.name,
+                i.driver.name()
+            ),
+            None,
+        )),
+        Some(i) if channel == 0 || channel > i.channels => Err(source.error(
+            span,
+            format!(
+                "channel {channel} does not exist on `{}`; expected 1..={}",
+                i.name, i.channels
+            ),
+            None,
+        )),
+        Some(i) => Ok(i.driver),
     }
 }

@@ -88,6 +88,93 @@ pub enum Step {
     WaitFor(WaitForStep),
     /// Let time pass.
     Wait(HumanDuration),
+    /// Hold a device's button through its relay, then release it.
+    Press(PressStep),
+    /// Set the RF attenuator between the devices and the central.
+    Attenuate(AttenuateStep),
+    /// Reconnect a central to a device it is bonded with (an encrypted link, no new pairing).
+    Connect(PairStep),
+    /// Remove the device and its bond from the central ("forget this device").
+    Forget(CentralDevice),
+    /// Reconnect, then go silent mid-connection (an app killed by the battery saver).
+    StopAnswering(CentralDevice),
+    /// Switch the central's Bluetooth adapter off or on.
+    Adapter(AdapterStep),
+    /// Send an application command to a bonded device (unlock, export codes, …).
+    Command(CommandStep),
+    /// Install a companion-app version on the central, and/or restart the app.
+    App(AppStep),
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AppStep {
+    pub central: Spanned<String>,
+    /// App version to install; it runs after a restart.
+    pub install: Option<u32>,
+    #[serde(default)]
+    pub restart: bool,
+}
+
+/// Application commands a companion app sends (the lock's control characteristic).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DeviceCommand {
+    Unlock,
+    Lock,
+    /// Copy the user codes into the app.
+    ExportCodes,
+    /// Write the codes the app exported back to the device.
+    RestoreCodes,
+}
+
+impl DeviceCommand {
+    pub fn name(self) -> &'static str {
+        match self {
+            DeviceCommand::Unlock => "unlock",
+            DeviceCommand::Lock => "lock",
+            DeviceCommand::ExportCodes => "export_codes",
+            DeviceCommand::RestoreCodes => "restore_codes",
+        }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CommandStep {
+    pub central: Spanned<String>,
+    pub device: Spanned<String>,
+    pub send: DeviceCommand,
+    pub expect: Expect,
+    pub within: Option<HumanDuration>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PressStep {
+    pub device: Spanned<String>,
+    /// How long the button is held.
+    pub hold: HumanDuration,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AttenuateStep {
+    pub db: Spanned<f64>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CentralDevice {
+    pub central: Spanned<String>,
+    pub device: Spanned<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AdapterStep {
+    pub central: Spanned<String>,
+    pub power: Output,
 }
 
 #[derive(Clone, Copy, Debug, Default, Deserialize, PartialEq, Eq)]

@@ -1,14 +1,17 @@
 //! The virtual rig: simulated ring, lock and phone behind the same capability traits as a bench.
 //!
 //! Runs on whatever clock tokio provides; under a paused clock minutes of scenario take
-//! milliseconds, deterministically.
+//! milliseconds, deterministically for a seed.
 
 mod battery;
+mod bonds;
 mod central;
 mod console;
 mod device;
 mod hardware;
 mod psu;
+mod radio;
+mod switch;
 
 use std::collections::BTreeMap;
 
@@ -17,18 +20,22 @@ use tokio::sync::{mpsc, watch};
 
 use crate::central::{DeviceLink, VirtualCentral};
 use crate::console::VirtualConsole;
-use crate::device::{Device, DeviceIo, Supply};
+use crate::device::{Advert, Device, DeviceIo, Role, Supply};
 use crate::hardware::Hardware;
 use crate::psu::{Rail, VirtualPsu};
+use crate::radio::RadioPath;
+use crate::switch::{VirtualAttenuator, VirtualRelay};
 
 pub use battery::{LIPO, state_of_charge};
 
 /// Builds the virtual rig for a resolved rig file and starts its devices. Must be called inside a
 /// tokio runtime; devices stop when the returned rig is dropped.
 pub fn start(rig: &hil_scenario::Rig, seed: u64) -> hil_rig::Rig {
+    let radio = RadioPath::new(seed);
     let mut rails: BTreeMap<(String, u8), Rail> = BTreeMap::new();
+    let mut contacts: BTreeMap<(String, u8), watch::Sender<bool>> = BTreeMap::new();
     let mut links = BTreeMap::new();
-    let mut consoles: BTreeMap<String, Box<dyn hil_rig::Console>> = BTreeMap::new();
+    let mut out = hil_rig::Rig::default();
 
     for device in rig.devices.values() {
         // The rig loader guarantees a simulated device has a power feed.
@@ -39,7 +46,8 @@ pub fn start(rig: &hil_scenario::Rig, seed: u64) -> hil_rig::Rig {
         let (load_tx, load_rx) = watch::channel(0.0);
         let (console_tx, console_rx) = mpsc::unbounded_channel();
         let (request_tx, request_rx) = mpsc::channel(4);
-        let (adv_tx, adv_rx) = watch::channel(false);
+        let (advert_tx, advert_rx) = watch::channel(Advert::default());
+        let (button_tx, button_rx) = watch::channel(false);
         rails.insert(
             (feed.instrument.clone(), feed.channel),
             Rail {
@@ -47,20 +55,25 @@ pub fn start(rig: &hil_scenario::Rig, seed: u64) -> hil_rig::Rig {
                 load: load_rx,
             },
         );
+        if let Some(contact) = &device.button {
+            contacts.insert((contact.instrument.clone(), contact.channel), button_tx);
+        }
         links.insert(
             device.name.clone(),
             DeviceLink {
                 requests: request_tx,
-                advertising: adv_rx,
+                advert: advert_rx,
             },
         );
-        consoles.insert(device.name.clone(), Box::new(VirtualConsole(console_rx)));
+        out.consoles
+            .insert(device.name.clone(), Box::new(VirtualConsole(console_rx)));
         let io = DeviceIo {
             supply: supply_rx,
             load: load_tx,
             console: console_tx,
             requests: request_rx,
-            advertising: adv_tx,
+            advert: advert_tx,
+            button: button_rx,
         };
         let sim = Device::new(
             device.name.clone(),
@@ -71,33 +84,55 @@ pub fn start(rig: &hil_scenario::Rig, seed: u64) -> hil_rig::Rig {
         tokio::spawn(sim.run());
     }
 
-    let mut out = hil_rig::Rig {
-        consoles,
-        ..Default::default()
-    };
     for instrument in rig.instruments.values() {
+        let name = instrument.name.clone();
         match instrument.driver {
             Driver::VirtualPsu => {
                 let channels = (1..=instrument.channels)
                     .map(|ch| {
                         let rail = rails
-                            .remove(&(instrument.name.clone(), ch))
+                            .remove(&(name.clone(), ch))
                             .unwrap_or_else(unwired_rail);
                         (ch, rail)
                     })
                     .collect();
-                out.power.insert(
-                    instrument.name.clone(),
-                    Box::new(VirtualPsu::new(instrument.name.clone(), channels)),
+                out.power
+                    .insert(name.clone(), Box::new(VirtualPsu::new(name, channels)));
+            }
+            Driver::VirtualRelay => {
+                let wired = (1..=instrument.channels)
+                    .filter_map(|ch| Some((ch, contacts.remove(&(name.clone(), ch))?)))
+                    .collect();
+                out.relays.insert(
+                    name.clone(),
+                    Box::new(VirtualRelay::new(name, instrument.channels, wired)),
                 );
             }
-            Driver::VirtualCentral => {
-                let links = std::mem::take(&mut links);
-                let address = address(seed, &instrument.name);
-                out.centrals.insert(
-                    instrument.name.clone(),
-                    Box::new(VirtualCentral::new(instrument.name.clone(), address, links)),
+            Driver::VirtualAttenuator => {
+                out.attenuators.insert(
+                    name.clone(),
+                    Box::new(VirtualAttenuator::new(name, radio.clone())),
                 );
+            }
+            Driver::VirtualCentral | Driver::VirtualHub => {
+                let role = if instrument.driver == Driver::VirtualHub {
+                    Role::Hub
+                } else {
+                    Role::Phone
+                };
+                let device_links = links
+                    .iter()
+                    .map(|(device, link): (&String, &DeviceLink)| (device.clone(), link.clone()))
+                    .collect();
+                let central = VirtualCentral::new(
+                    name.clone(),
+                    role,
+                    address(seed, &name),
+                    device_links,
+                    radio.clone(),
+                    seed ^ u64::from(role == Role::Hub),
+                );
+                out.centrals.insert(name, Box::new(central));
             }
         }
     }

@@ -97,12 +97,7 @@ pub fn marks(events: &[Event]) -> Vec<Mark> {
             } => marks.push(mark(
                 INSTRUMENTS_LANE,
                 "instrument",
-                format!(
-                    "{instrument}: {action} → reads {:.3} V {:.3} A {}",
-                    readback.volts,
-                    readback.amps,
-                    if readback.output_on { "on" } else { "off" }
-                ),
+                format!("{instrument}: {action} → reads {readback}"),
                 "instrument".into(),
             )),
             EventKind::ConsoleLine { device, line } => {

@@ -1,16 +1,22 @@
-//! One simulated device: hardware (power path, brown-out, timing) running a firmware model
+//! One simulated device: hardware (power path, brown-out, radio, button) running a firmware model
 //! configured by the device's profile. It talks only through what a real board exposes: it draws
-//! current from its supply, writes text to its console, advertises, and answers pairing requests.
+//! current from its supply, writes text to its console, advertises, answers link requests and
+//! reacts to its button.
+
+mod button;
+mod link;
+mod lock;
 
 use std::sync::Arc;
 use std::time::Duration;
 
-use hil_rig::{PairFailure, PairOutcome};
+use hil_rig::{CommandOutcome, DeviceCommand, LinkOutcome};
 use hil_scenario::Profile;
 use tokio::sync::{mpsc, oneshot, watch};
-use tokio::time::{Instant, sleep, sleep_until};
+use tokio::time::{Instant, sleep_until};
 
 use crate::battery::state_of_charge;
+use crate::bonds::{BondTable, Key};
 use crate::hardware::Hardware;
 
 /// What a supply channel presents to a device.
@@ -31,11 +37,62 @@ impl Supply {
     };
 }
 
-/// A request over the radio link.
+/// What a device is putting on the air.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct Advert {
+    pub on: bool,
+    pub tx_dbm: f64,
+}
+
+/// What kind of central is asking: locks treat a hub owner differently from a phone owner.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Role {
+    Phone,
+    Hub,
+}
+
+impl Role {
+    fn name(self) -> &'static str {
+        match self {
+            Role::Phone => "phone",
+            Role::Hub => "hub",
+        }
+    }
+}
+
+/// Who is on the other end of a link request.
+#[derive(Clone, Debug)]
+pub struct Peer {
+    pub address: String,
+    pub role: Role,
+}
+
+/// A request from a central over the radio.
 pub enum LinkRequest {
+    /// Pair and store `key`; `link_drops` when the radio path will not carry the whole handshake.
     Pair {
-        central: String,
-        reply: oneshot::Sender<PairOutcome>,
+        peer: Peer,
+        key: Key,
+        /// The handshake version of the central's app.
+        app_version: u32,
+        link_drops: bool,
+        reply: oneshot::Sender<LinkOutcome>,
+    },
+    /// Reconnect and encrypt with the bond `key`; with `then_silent` the central stops answering
+    /// once the link is up.
+    Connect {
+        peer: Peer,
+        key: Key,
+        then_silent: bool,
+        reply: oneshot::Sender<LinkOutcome>,
+    },
+    /// Reconnect with `key` and run an application command; `codes` travel with a restore.
+    Command {
+        peer: Peer,
+        key: Key,
+        command: DeviceCommand,
+        codes: Vec<String>,
+        reply: oneshot::Sender<(CommandOutcome, Vec<String>)>,
     },
 }
 
@@ -45,14 +102,18 @@ pub struct DeviceIo {
     pub load: watch::Sender<f64>,
     pub console: mpsc::UnboundedSender<String>,
     pub requests: mpsc::Receiver<LinkRequest>,
-    pub advertising: watch::Sender<bool>,
+    pub advert: watch::Sender<Advert>,
+    /// Closed while the button is held.
+    pub button: watch::Receiver<bool>,
 }
 
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum ResetReason {
     PowerOn,
     Brownout,
     ChargerWake,
+    Button,
+    FactoryReset,
 }
 
 impl ResetReason {
@@ -61,6 +122,8 @@ impl ResetReason {
             ResetReason::PowerOn => "power_on",
             ResetReason::Brownout => "brownout",
             ResetReason::ChargerWake => "charger_wake",
+            ResetReason::Button => "button",
+            ResetReason::FactoryReset => "factory_reset",
         }
     }
 }
@@ -73,15 +136,29 @@ enum SessionEnd {
     Brownout,
     /// Firmware asked for system off.
     SystemOff,
+    /// Firmware reset itself.
+    Reset(ResetReason),
     /// The virtual rig was torn down.
     Closed,
 }
 
-/// State that survives a reset but not a power loss (reset-reason register, retained RAM).
+/// State that survives a reset, and a supply cut shorter than the hold-up time (retained RAM).
 #[derive(Default)]
 struct Retained {
     brownout: bool,
     pairing_interrupted: bool,
+    /// Failed security attempts in a row, and the lockout they triggered.
+    failures: u32,
+    lockout_until: Option<Instant>,
+    /// A bolt actuation was under way.
+    actuating: bool,
+}
+
+/// Where the bolt physically is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Bolt {
+    Locked,
+    Unlocked,
 }
 
 pub struct Device {
@@ -90,18 +167,38 @@ pub struct Device {
     profile: Arc<Profile>,
     io: DeviceIo,
     retained: Retained,
+    /// In flash: survives resets and power loss, cleared by a factory reset.
+    bonds: BondTable,
+    owner: Option<Peer>,
+    codes: Vec<String>,
+    bolt: Bolt,
     powered_at: Instant,
+    /// When the supply last went away, to tell whether retained RAM survived.
+    unpowered_since: Option<Instant>,
 }
 
 impl Device {
     pub fn new(name: String, hw: Hardware, profile: Arc<Profile>, io: DeviceIo) -> Self {
+        let behaviour = &profile.behaviour;
+        let bonds = BondTable::new(behaviour.bond_slots, behaviour.bond_overwrite_oldest);
+        // An installed lock holds a few user codes.
+        let codes = if hw.motor.is_some() {
+            vec!["1357".into(), "2468".into(), "8080".into()]
+        } else {
+            Vec::new()
+        };
         Self {
             name,
             hw,
             profile,
             io,
             retained: Retained::default(),
+            bonds,
+            owner: None,
+            codes,
+            bolt: Bolt::Locked,
             powered_at: Instant::now(),
+            unpowered_since: None,
         }
     }
 
@@ -110,20 +207,26 @@ impl Device {
         loop {
             let hw = self.hw.clone();
             let awake = self
-                .wait_supply(|s, load_drop| s.on && s.volts - load_drop >= hw.power_on_volts)
+                .wait_supply(|s, drop| s.on && s.volts - drop >= hw.power_on_volts)
                 .await;
             if !awake {
                 return;
             }
+            if let Some(since) = self.unpowered_since.take() {
+                if since.elapsed() >= self.hw.retention_holdup {
+                    self.retained = Retained::default();
+                }
+            }
             tracing::debug!(device = %self.name, reason = reason.name(), "reset released");
             reason = match self.session(reason).await {
                 SessionEnd::Closed => return,
+                SessionEnd::Reset(reason) => reason,
                 SessionEnd::Brownout => {
                     self.retained.brownout = true;
                     ResetReason::Brownout
                 }
                 SessionEnd::PowerLost => {
-                    self.retained = Retained::default();
+                    self.unpowered_since = Some(Instant::now());
                     ResetReason::PowerOn
                 }
                 SessionEnd::SystemOff => {
@@ -137,7 +240,7 @@ impl Device {
                     if self.io.supply.borrow().on {
                         ResetReason::ChargerWake
                     } else {
-                        self.retained = Retained::default();
+                        self.unpowered_since = Some(Instant::now());
                         ResetReason::PowerOn
                     }
                 }
@@ -178,6 +281,18 @@ impl Device {
         (volts, state_of_charge(self.hw.chemistry, volts))
     }
 
+    /// The cell's internal resistance as the gauge measures it: the sag under a known pulse.
+    fn cell_ohms(&self) -> Option<f64> {
+        let rest = self.rail_under(self.hw.idle_amps)?;
+        let loaded = self.rail_under(self.hw.gauge_pulse_amps)?;
+        Some((rest - loaded) / (self.hw.gauge_pulse_amps - self.hw.idle_amps))
+    }
+
+    fn on_charger(&self) -> bool {
+        let (volts, _) = self.state_of_charge();
+        self.hw.charger_wake_volts.is_some_and(|wake| volts >= wake)
+    }
+
     /// Writes a Zephyr-style log line stamped with uptime.
     fn log(&self, level: &str, module: &str, message: &str) {
         let up = self.powered_at.elapsed();
@@ -194,8 +309,21 @@ impl Device {
         let _ = self.io.console.send(line);
     }
 
-    fn advertise(&self, on: bool) {
-        self.io.advertising.send_replace(on);
+    fn start_advertising(&self) {
+        self.log("inf", "bt", &format!("advertising as {}", self.name));
+        self.io.advert.send_replace(Advert {
+            on: true,
+            tx_dbm: self.tx_dbm(),
+        });
+    }
+
+    fn stop_advertising(&self) {
+        self.io.advert.send_modify(|a| a.on = false);
+    }
+
+    fn tx_dbm(&self) -> f64 {
+        let volts = self.rail_under(self.hw.idle_amps).unwrap_or(0.0);
+        self.hw.tx_dbm_at(volts)
     }
 
     /// Everything the firmware does between a reset and the next.
@@ -213,9 +341,21 @@ impl Device {
         self.log("inf", "pm", &format!("reset reason: {}", reason.name()));
         let (volts, soc) = self.state_of_charge();
         self.log("inf", "battery", &format!("{volts:.2} V, {soc} %"));
+        self.report_lock_state();
 
         let mut low_battery =
             self.retained.brownout && behaviour.brownout_min_soc.is_some_and(|min| soc < min);
+        let battery_fault = behaviour.max_cell_ohms.and_then(|max| {
+            let ohms = self.cell_ohms()?;
+            (ohms > max).then_some(ohms)
+        });
+        if let Some(ohms) = battery_fault {
+            self.log(
+                "wrn",
+                "battery",
+                &format!("health fault: internal resistance {ohms:.1} ohm"),
+            );
+        }
         self.retained.brownout = false;
         if low_battery {
             self.log(
@@ -229,19 +369,29 @@ impl Device {
             && behaviour.resume_pairing_after_reset
         {
             self.log("inf", "pair", "resuming interrupted pairing");
-            if let Err(end) = self.pairing_load().await {
+            if let Err(end) = self.pairing_load(self.hw.pairing_time).await {
                 self.retained.pairing_interrupted = true;
                 return end;
             }
             self.log("wrn", "pair", "peer gone, pairing abandoned");
         }
 
-        self.advertise(true);
-        self.log("inf", "bt", &format!("advertising as {}", self.name));
+        if reason == ResetReason::FactoryReset {
+            if let Err(end) = self
+                .powered_sleep(self.hw.button.radio_delay_after_reset)
+                .await
+            {
+                return end;
+            }
+        }
+        self.start_advertising();
         let mut system_off_at = low_battery
             .then_some(behaviour.low_battery_off_after)
             .flatten()
             .map(|d| Instant::now() + d.0);
+        let mut press = button::Press::default();
+        self.io.button.borrow_and_update();
+        let mut button_wired = true;
 
         loop {
             tokio::select! {
@@ -252,6 +402,12 @@ impl Device {
                     if self.supply_lost() {
                         return self.power_down(SessionEnd::PowerLost);
                     }
+                    let tx_dbm = self.tx_dbm();
+                    self.io.advert.send_if_modified(|a| {
+                        let changed = a.tx_dbm != tx_dbm;
+                        a.tx_dbm = tx_dbm;
+                        changed
+                    });
                     let (_, soc) = self.state_of_charge();
                     if low_battery && behaviour.brownout_min_soc.is_some_and(|min| soc >= min) {
                         low_battery = false;
@@ -260,12 +416,27 @@ impl Device {
                     }
                 }
                 request = self.io.requests.recv() => {
-                    let Some(LinkRequest::Pair { central, reply }) = request else {
+                    let Some(request) = request else {
                         return SessionEnd::Closed;
                     };
-                    if let Err(end) = self.pair(central, reply, low_battery).await {
+                    if let Err(end) = self.serve(request, low_battery, battery_fault.is_some()).await {
                         return end;
                     }
+                }
+                changed = self.io.button.changed(), if button_wired => {
+                    if changed.is_err() {
+                        // No relay across this button: nothing will ever press it.
+                        button_wired = false;
+                        continue;
+                    }
+                    let closed = *self.io.button.borrow_and_update();
+                    if let Some(end) = self.on_button(&mut press, closed) {
+                        return end;
+                    }
+                }
+                () = sleep_until_or_never(press.cue_at(&self.hw.button)) => {
+                    press.cued = true;
+                    self.log("inf", "ui", "beep: release to reset");
                 }
                 () = sleep_until_or_never(system_off_at) => {
                     self.log("wrn", "pm", "battery low, entering system off");
@@ -275,56 +446,17 @@ impl Device {
         }
     }
 
-    async fn pair(
-        &mut self,
-        central: String,
-        reply: oneshot::Sender<PairOutcome>,
-        low_battery: bool,
-    ) -> Result<(), SessionEnd> {
-        self.advertise(false);
-        self.log("inf", "bt", &format!("connected to {central}"));
-        let behaviour = &self.profile.behaviour;
-        let (_, soc) = self.state_of_charge();
-        let min = if low_battery {
-            behaviour.brownout_min_soc
-        } else {
-            behaviour.pairing_min_soc
-        };
-        if let Some(min) = min.filter(|min| soc < *min) {
-            self.log(
-                "wrn",
-                "pair",
-                &format!("refused: low_battery ({soc} % < {min} %)"),
-            );
-            let _ = reply.send(PairOutcome::Failed(PairFailure::Refused(
-                "low_battery".into(),
-            )));
-            self.log("inf", "bt", "disconnected");
-            self.advertise(true);
-            return Ok(());
-        }
-        self.log("inf", "pair", "pairing started");
-        if let Err(end) = self.pairing_load().await {
-            // The central hears nothing more: dropping `reply` is the link going silent.
-            self.retained.pairing_interrupted = true;
-            return Err(end);
-        }
-        self.log("inf", "pair", &format!("bonded with {central}"));
-        let _ = reply.send(PairOutcome::Paired);
-        Ok(())
-    }
-
-    /// Draws the pairing peak for the pairing time; the rail may collapse under it.
-    async fn pairing_load(&mut self) -> Result<(), SessionEnd> {
+    /// Draws the pairing peak for `duration`; the rail may collapse under it.
+    async fn pairing_load(&mut self, duration: Duration) -> Result<(), SessionEnd> {
         self.io.load.send_replace(self.hw.pairing_peak_amps);
         match self.rail_under(self.hw.pairing_peak_amps) {
             Some(v) if v >= self.hw.brownout_volts => {
-                self.powered_sleep(self.hw.pairing_time).await?;
+                self.powered_sleep(duration).await?;
                 self.io.load.send_replace(self.hw.idle_amps);
                 Ok(())
             }
             sagged => {
-                sleep(self.hw.sag_after).await;
+                tokio::time::sleep(self.hw.sag_after).await;
                 let volts = sagged.unwrap_or(0.0);
                 self.log("wrn", "pm", &format!("power-fail warning ({volts:.2} V)"));
                 Err(self.power_down(SessionEnd::Brownout))
@@ -352,7 +484,7 @@ impl Device {
 
     /// The SoC stops: radio silent, no load, in-flight requests dropped (the peer sees a timeout).
     fn power_down(&mut self, end: SessionEnd) -> SessionEnd {
-        self.advertise(false);
+        self.stop_advertising();
         self.io.load.send_replace(0.0);
         while self.io.requests.try_recv().is_ok() {}
         end
