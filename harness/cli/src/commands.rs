@@ -1,6 +1,6 @@
 //! `hil run`, `hil list`, `hil validate`, `hil report merge`.
 
-use std::io::IsTerminal;
+use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
 use std::time::SystemTime;
 
@@ -87,7 +87,8 @@ pub fn run_command(args: &RunArgs) -> u8 {
     if let Err(e) = point_latest(&args.report_dir, &dir) {
         return io_error(&args.report_dir.join("latest"), e);
     }
-    println!("hil: reports in {}", dir.display());
+    // `hil run | head` closes stdout early: not worth a panic after the reports are written.
+    let _ = writeln!(std::io::stdout(), "hil: reports in {}", dir.display());
     if summary.totals.all_passed() {
         EXIT_PASS
     } else {
@@ -141,7 +142,8 @@ pub fn merge(inputs: &[PathBuf], out: &Path) -> u8 {
         );
     }
     let t = &merged.summary.totals;
-    println!(
+    let _ = writeln!(
+        std::io::stdout(),
         "hil: merged {} run(s): {} passed, {} failed, {} errors, {} timed out, {} skipped; reports in {}",
         merged.runs.len(),
         t.pass,
