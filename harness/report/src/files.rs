@@ -111,7 +111,7 @@ impl Reporter for ReportFiles {
 }
 
 /// `results.json`, `junit.xml`, `report.html` and `summary.md` of a finished (or merged) run.
-pub fn write_reports(dir: &Path, record: &RunRecord) -> io::Result<()> {
+pub(crate) fn write_reports(dir: &Path, record: &RunRecord) -> io::Result<()> {
     let results = ResultsFile::of(record);
     results.write(&dir.join("results.json"))?;
     let junit = crate::junit_xml(&record.run_id, &results.scenarios).map_err(io::Error::other)?;

@@ -11,19 +11,19 @@ mod merge;
 mod partition;
 mod progress;
 mod record;
-pub mod redact;
+mod redact;
 mod results;
 mod summary;
 mod terminal;
 mod text;
 
-pub use files::{ReportFiles, write_reports};
+pub use files::ReportFiles;
 pub use junit::junit_xml;
 pub use merge::{MergeError, merge};
 pub use partition::{Partition, PartitionRecord};
 pub use progress::Progress;
 pub use record::{MissingPartition, RunRecord, RunSource, ScenarioRecord};
-pub use results::{RESULTS_SCHEMA, RESULTS_SCHEMA_VERSION, ResultsFile};
+pub use results::{RESULTS_SCHEMA, RESULTS_SCHEMA_VERSION};
 pub use terminal::{Terminal, Verbosity};
 
 /// The version of hil that wrote a report (the workspace shares one version).

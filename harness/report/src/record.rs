@@ -5,7 +5,7 @@ use std::collections::HashMap;
 use std::io::{self, BufRead};
 use std::path::{Path, PathBuf};
 
-use hil_runner::{Event, EventKind, Outcome, RunSummary, ScenarioResult};
+use hil_runner::{Event, EventKind, RunSummary, ScenarioResult};
 use serde::{Deserialize, Serialize};
 
 use crate::partition::{Partition, PartitionRecord};
@@ -112,13 +112,6 @@ impl RunRecord {
             .partition(|s| !s.result.outcome.is_success());
         bad.extend(good);
         bad
-    }
-
-    pub fn count(&self, outcome: Outcome) -> usize {
-        self.scenarios
-            .iter()
-            .filter(|s| s.result.outcome == outcome)
-            .count()
     }
 }
 
