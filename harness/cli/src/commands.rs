@@ -1,11 +1,11 @@
-//! `hil run`, `hil list`, `hil validate`.
+//! `hil run`, `hil list`, `hil validate`, `hil report merge`.
 
-use std::io::IsTerminal;
+use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
 use std::time::SystemTime;
 
 use clap::Args;
-use hil_report::{ReportFiles, Terminal};
+use hil_report::{Partition, PartitionRecord, Progress, ReportFiles, Terminal, Verbosity};
 use hil_runner::{EventBus, Planned, Reporter, RunOptions, SnapshotMode};
 
 use crate::catalog::{self, Catalog, CatalogError, ProfileOverride};
@@ -29,15 +29,27 @@ pub struct RunArgs {
     #[arg(long = "profile", value_name = "DEVICE=FILE")]
     pub profiles: Vec<ProfileOverride>,
     /// Print every step, instrument action and device event as it happens.
-    #[arg(long, short)]
+    #[arg(long, short, conflicts_with = "quiet")]
     pub verbose: bool,
+    /// No progress, and only what did not pass plus the totals.
+    #[arg(long, short)]
+    pub quiet: bool,
+    /// Run only share K of N of the selected scenarios (by a hash of each id, so adding a
+    /// scenario moves no other); `hil report merge` puts the N reports back together.
+    #[arg(long, value_name = "K/N")]
+    pub partition: Option<Partition>,
 }
 
 pub fn run_command(args: &RunArgs) -> u8 {
-    let catalog = match Catalog::load(&args.rig, &args.profiles, &args.targets) {
+    let mut catalog = match Catalog::load(&args.rig, &args.profiles, &args.targets) {
         Ok(c) => c,
         Err(e) => return config_error(e),
     };
+    let partition = args.partition.map(|partition| {
+        let of = catalog.scenarios.iter().map(|s| s.id.clone()).collect();
+        catalog.scenarios.retain(|s| partition.includes(&s.id));
+        PartitionRecord { partition, of }
+    });
     let planned = match catalog.plan() {
         Ok(p) => p,
         Err(e) => return config_error(e.into()),
@@ -47,13 +59,12 @@ pub fn run_command(args: &RunArgs) -> u8 {
         Ok(dir) => dir,
         Err(e) => return io_error(&args.report_dir, e),
     };
-    let files = match ReportFiles::create(&dir) {
+    let files = match ReportFiles::create(&dir, partition) {
         Ok(f) => f,
         Err(e) => return io_error(&dir, e),
     };
     let files = SharedFiles::new(files);
-    let terminal = Terminal::new(Box::new(std::io::stdout()), args.verbose);
-    let bus = EventBus::new(vec![Box::new(terminal), Box::new(files.clone())]);
+    let bus = EventBus::new(reporters(args, &files));
     let options = RunOptions {
         run_id: dir
             .file_name()
@@ -76,8 +87,73 @@ pub fn run_command(args: &RunArgs) -> u8 {
     if let Err(e) = point_latest(&args.report_dir, &dir) {
         return io_error(&args.report_dir.join("latest"), e);
     }
-    println!("hil: reports in {}", dir.display());
+    // `hil run | head` closes stdout early: not worth a panic after the reports are written.
+    let _ = writeln!(std::io::stdout(), "hil: reports in {}", dir.display());
     if summary.totals.all_passed() {
+        EXIT_PASS
+    } else {
+        EXIT_FAIL
+    }
+}
+
+/// The terminal and progress display the flags and stdout call for, and the report files.
+fn reporters(args: &RunArgs, files: &SharedFiles) -> Vec<Box<dyn Reporter>> {
+    let verbosity = if args.quiet {
+        Verbosity::Quiet
+    } else if args.verbose {
+        Verbosity::Verbose
+    } else {
+        Verbosity::Normal
+    };
+    let interactive = std::io::stdout().is_terminal() && std::env::var_os("CI").is_none();
+    let mut reporters: Vec<Box<dyn Reporter>> = Vec::new();
+    let progress = match (args.quiet, interactive) {
+        (true, _) => None,
+        (false, true) => Some(Progress::bar()),
+        (false, false) => Some(Progress::lines(Box::new(std::io::stdout()))),
+    };
+    let out = progress
+        .as_ref()
+        .map_or_else(|| Box::new(std::io::stdout()) as _, Progress::stdout);
+    reporters.push(Box::new(Terminal::new(out, verbosity)));
+    if let Some(progress) = progress {
+        reporters.push(Box::new(progress));
+    }
+    reporters.push(Box::new(files.clone()));
+    reporters
+}
+
+/// `hil report merge`: exit 0 if everything passed and nothing is missing, 1 otherwise, 2 if the
+/// inputs cannot be merged.
+pub fn merge(inputs: &[PathBuf], out: &Path) -> u8 {
+    let merged = match hil_report::merge(inputs, out) {
+        Ok(merged) => merged,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return EXIT_CONFIG;
+        }
+    };
+    for missing in &merged.missing {
+        eprintln!(
+            "warning: partition {} of rig `{}` is missing; not run: {}",
+            missing.partition,
+            missing.rig,
+            missing.scenarios.join(", ")
+        );
+    }
+    let t = &merged.summary.totals;
+    let _ = writeln!(
+        std::io::stdout(),
+        "hil: merged {} run(s): {} passed, {} failed, {} errors, {} timed out, {} skipped; reports in {}",
+        merged.runs.len(),
+        t.pass,
+        t.fail,
+        t.error,
+        t.timeout,
+        t.skipped,
+        out.display()
+    );
+    if t.all_passed() && merged.missing.is_empty() {
         EXIT_PASS
     } else {
         EXIT_FAIL

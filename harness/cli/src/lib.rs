@@ -44,6 +44,21 @@ enum Command {
         #[arg(long, default_value = catalog::DEFAULT_RIG)]
         rig: PathBuf,
     },
+    /// Work with report directories.
+    #[command(subcommand)]
+    Report(ReportCommand),
+}
+
+#[derive(Debug, Subcommand)]
+enum ReportCommand {
+    /// Combine the reports of partitions and rigs into one report, in every format.
+    Merge {
+        /// Report directories (`reports/<run-id>/`), one per partition or rig.
+        #[arg(required = true)]
+        dirs: Vec<PathBuf>,
+        #[arg(long, default_value = "reports/merged")]
+        out: PathBuf,
+    },
 }
 
 /// Diagnostics (not results) on stderr, filtered by `HIL_LOG` (e.g. `HIL_LOG=debug`).
@@ -62,5 +77,6 @@ pub fn run(cli: Cli) -> u8 {
         Command::Run(args) => commands::run_command(&args),
         Command::List { rig } => commands::list(&rig),
         Command::Validate { files, rig } => commands::validate(&files, &rig),
+        Command::Report(ReportCommand::Merge { dirs, out }) => commands::merge(&dirs, &out),
     }
 }

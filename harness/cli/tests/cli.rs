@@ -70,7 +70,7 @@ fn run_writes_reports_and_prints_rig_and_wall_time() {
     let results: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(latest.join("results.json")).unwrap())
             .unwrap();
-    assert_eq!(results["schema_version"], 1);
+    assert_eq!(results["schema_version"], 2);
     let f01 = results["scenarios"]
         .as_array()
         .unwrap()

@@ -1,47 +1,36 @@
-//! `reports/<run-id>/`: `events.jsonl` streamed as events happen, `results.json` and
-//! `junit.xml` written when the run finishes.
+//! `reports/<run-id>/`: `events.jsonl` streamed as events happen, a support bundle as each
+//! scenario that did not pass finishes, and the run's reports when it finishes.
 
 use std::fs::File;
 use std::io::{self, BufWriter, Write};
 use std::path::{Path, PathBuf};
 
-use hil_runner::{Event, EventKind, Reporter, RunSummary, ScenarioResult};
-use serde::Serialize;
+use hil_runner::{Event, EventKind, Reporter};
 
-/// Version of the `results.json` layout; bumped on any incompatible change.
-pub const RESULTS_SCHEMA_VERSION: u32 = 1;
+use crate::partition::PartitionRecord;
+use crate::record::{RunRecord, RunSource, ScenarioSlicer};
+use crate::results::ResultsFile;
 
 pub struct ReportFiles {
     dir: PathBuf,
     events: BufWriter<File>,
-    run_id: String,
-    rig: String,
-    seed: u64,
-    results: Vec<ScenarioResult>,
+    /// Recorded in `results.json` with the run it belongs to.
+    partition: Option<PartitionRecord>,
+    slicer: ScenarioSlicer,
+    record: RunRecord,
     /// First I/O error; reported once, at the end.
     error: Option<io::Error>,
 }
 
-#[derive(Serialize)]
-struct ResultsFile<'a> {
-    schema_version: u32,
-    run_id: &'a str,
-    rig: &'a str,
-    seed: u64,
-    summary: &'a RunSummary,
-    scenarios: &'a [ScenarioResult],
-}
-
 impl ReportFiles {
-    pub fn create(dir: &Path) -> io::Result<Self> {
+    pub fn create(dir: &Path, partition: Option<PartitionRecord>) -> io::Result<Self> {
         std::fs::create_dir_all(dir)?;
         Ok(Self {
             dir: dir.to_path_buf(),
             events: BufWriter::new(File::create(dir.join("events.jsonl"))?),
-            run_id: String::new(),
-            rig: String::new(),
-            seed: 0,
-            results: Vec::new(),
+            partition,
+            slicer: ScenarioSlicer::default(),
+            record: RunRecord::new(String::new()),
             error: None,
         })
     }
@@ -54,34 +43,45 @@ impl ReportFiles {
     fn record(&mut self, event: &Event) -> io::Result<()> {
         serde_json::to_writer(&mut self.events, event)?;
         self.events.write_all(b"\n")?;
+        let finished = self.slicer.push(event);
         match &event.kind {
             EventKind::RunStarted {
-                run_id, rig, seed, ..
+                run_id,
+                rig,
+                rig_path,
+                seed,
+                scenarios: _,
             } => {
-                self.run_id.clone_from(run_id);
-                self.rig.clone_from(rig);
-                self.seed = *seed;
+                self.record.run_id.clone_from(run_id);
+                self.record.runs.push(RunSource {
+                    run_id: run_id.clone(),
+                    rig: rig.clone(),
+                    rig_path: rig_path.clone(),
+                    seed: *seed,
+                    wall_secs: 0.0,
+                    partition: self.partition.take(),
+                });
             }
-            EventKind::ScenarioFinished(result) => {
-                self.results.push((**result).clone());
+            EventKind::ScenarioFinished(_) => {
                 // A crash after this point loses nothing that finished.
                 self.events.flush()?;
+                if let Some(scenario) = finished {
+                    if let (Some(path), Some(run)) = (
+                        self.record.bundle_path(&scenario.result),
+                        self.record.runs.last(),
+                    ) {
+                        crate::bundle::write(&self.dir.join(path), run, &scenario)?;
+                    }
+                    self.record.scenarios.push(scenario);
+                }
             }
             EventKind::RunFinished(summary) => {
                 self.events.flush()?;
-                let results = ResultsFile {
-                    schema_version: RESULTS_SCHEMA_VERSION,
-                    run_id: &self.run_id,
-                    rig: &self.rig,
-                    seed: self.seed,
-                    summary,
-                    scenarios: &self.results,
-                };
-                write_results_json(&self.dir.join("results.json"), &results)?;
-                std::fs::write(
-                    self.dir.join("junit.xml"),
-                    crate::junit_xml(&self.run_id, &self.results).map_err(io::Error::other)?,
-                )?;
+                self.record.summary = summary.clone();
+                if let Some(run) = self.record.runs.last_mut() {
+                    run.wall_secs = summary.wall_secs;
+                }
+                write_reports(&self.dir, &self.record)?;
             }
             EventKind::ScenarioStarted { .. }
             | EventKind::StepStarted { .. }
@@ -110,9 +110,12 @@ impl Reporter for ReportFiles {
     }
 }
 
-pub fn write_results_json(path: &Path, results: &impl Serialize) -> io::Result<()> {
-    let mut out = BufWriter::new(File::create(path)?);
-    serde_json::to_writer_pretty(&mut out, results)?;
-    out.write_all(b"\n")?;
-    out.flush()
+/// `results.json`, `junit.xml`, `report.html` and `summary.md` of a finished (or merged) run.
+pub(crate) fn write_reports(dir: &Path, record: &RunRecord) -> io::Result<()> {
+    let results = ResultsFile::of(record);
+    results.write(&dir.join("results.json"))?;
+    let junit = crate::junit_xml(&record.run_id, &results.scenarios).map_err(io::Error::other)?;
+    std::fs::write(dir.join("junit.xml"), junit)?;
+    std::fs::write(dir.join("report.html"), crate::html::render(record))?;
+    std::fs::write(dir.join("summary.md"), crate::summary::render(record))
 }

@@ -66,6 +66,7 @@ mod tests {
             title: "t".into(),
             path: "scenarios/t.toml".into(),
             rig: "bench-a".into(),
+            firmware: Default::default(),
             outcome,
             message: message.map(Into::into),
             warnings: vec![],

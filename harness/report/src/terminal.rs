@@ -6,25 +6,46 @@ use std::time::Duration;
 
 use hil_runner::{Event, EventKind, Outcome, Reporter, SnapshotStatus, Verdict};
 
+use crate::text::clock;
+
 pub struct Terminal {
     out: Box<dyn Write + Send>,
-    /// Also print steps, instrument actions and device events as they happen.
     verbose: bool,
+    quiet: bool,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Verbosity {
+    /// Only what did not pass, and the totals.
+    Quiet,
+    /// A line per scenario, the details of what did not pass, the totals.
+    Normal,
+    /// Also steps, instrument actions and device events as they happen.
+    Verbose,
 }
 
 impl Terminal {
-    pub fn new(out: Box<dyn Write + Send>, verbose: bool) -> Self {
-        Self { out, verbose }
+    pub fn new(out: Box<dyn Write + Send>, verbosity: Verbosity) -> Self {
+        Self {
+            out,
+            verbose: verbosity == Verbosity::Verbose,
+            quiet: verbosity == Verbosity::Quiet,
+        }
     }
 
     fn print(&mut self, event: &Event) -> std::io::Result<()> {
         let out = &mut self.out;
         match &event.kind {
+            EventKind::RunStarted { .. } if self.quiet => Ok(()),
+            EventKind::ScenarioFinished(result) if self.quiet && result.outcome.is_success() => {
+                Ok(())
+            }
             EventKind::RunStarted {
                 run_id,
                 rig,
                 scenarios,
                 seed,
+                rig_path: _,
             } => writeln!(
                 out,
                 "hil: run {run_id}: {scenarios} scenario(s) on rig `{rig}` (seed {seed})"
@@ -136,15 +157,5 @@ impl Reporter for Terminal {
     fn on_event(&mut self, event: &Event) {
         // A closed stdout (`hil run | head`) must not stop the run; the report files still get written.
         let _ = self.print(event).and_then(|()| self.out.flush());
-    }
-}
-
-/// `m:ss.mmm`, or `h:mm:ss` past an hour.
-fn clock(d: Duration) -> String {
-    let s = d.as_secs();
-    if s >= 3600 {
-        format!("{}:{:02}:{:02}", s / 3600, s / 60 % 60, s % 60)
-    } else {
-        format!("{}:{:02}.{:03}", s / 60, s % 60, d.subsec_millis())
     }
 }

@@ -1,6 +1,6 @@
 use async_trait::async_trait;
 use hil_scenario::Setpoint;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::RigError;
 
@@ -16,7 +16,7 @@ pub trait PowerSupply: Send {
 }
 
 /// What a supply measures at its output.
-#[derive(Clone, Copy, Debug, PartialEq, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Readback {
     pub output_on: bool,
     pub volts: f64,

@@ -8,24 +8,26 @@ use std::time::Duration;
 
 use hil_rig::Readback;
 use hil_scenario::{Phase, Unit};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct Event {
     /// Time on the rig's clock since the scenario (or the run, for run events) started;
     /// virtual time on the virtual rig.
-    #[serde(serialize_with = "secs")]
+    #[serde(serialize_with = "secs", deserialize_with = "from_secs")]
     pub at: Duration,
     #[serde(flatten)]
     pub kind: EventKind,
 }
 
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(tag = "event", rename_all = "snake_case")]
 pub enum EventKind {
     RunStarted {
         run_id: String,
         rig: String,
+        /// The rig file, so reporters can bundle it.
+        rig_path: PathBuf,
         scenarios: usize,
         seed: u64,
     },
@@ -71,7 +73,7 @@ pub enum EventKind {
 }
 
 /// What an instrument reads back after an action.
-#[derive(Clone, Copy, Debug, PartialEq, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum InstrumentReadback {
     Supply(Readback),
@@ -98,7 +100,7 @@ impl fmt::Display for InstrumentReadback {
 }
 
 /// How a scenario (or a step) ended.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum Outcome {
     Pass,
@@ -137,7 +139,7 @@ impl fmt::Display for Outcome {
     }
 }
 
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Measurement {
     pub name: String,
     pub value: f64,
@@ -148,7 +150,7 @@ pub struct Measurement {
     pub verdict: Verdict,
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Verdict {
     Pass,
@@ -173,7 +175,7 @@ impl fmt::Display for Measurement {
 }
 
 /// What happened to the recovery snapshot.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "status", rename_all = "snake_case")]
 pub enum SnapshotStatus {
     Matched,
@@ -190,13 +192,15 @@ pub enum SnapshotStatus {
     NotChecked,
 }
 
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct ScenarioResult {
     pub id: String,
     pub failure: String,
     pub title: String,
     pub path: PathBuf,
     pub rig: String,
+    /// Firmware each device ran, by device name.
+    pub firmware: BTreeMap<String, Firmware>,
     pub outcome: Outcome,
     /// The first reason for the outcome, one line.
     pub message: Option<String>,
@@ -213,7 +217,31 @@ pub struct ScenarioResult {
     pub log: String,
 }
 
-#[derive(Clone, Debug, Default, Serialize)]
+/// The firmware profile a device ran: what a bug report needs to name the build.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Firmware {
+    pub profile: String,
+    pub version: String,
+    pub path: PathBuf,
+}
+
+impl Firmware {
+    pub fn of_rig(rig: &hil_scenario::Rig) -> BTreeMap<String, Firmware> {
+        rig.devices
+            .iter()
+            .map(|(name, device)| {
+                let firmware = Firmware {
+                    profile: device.profile.name.clone(),
+                    version: device.profile.version.clone(),
+                    path: device.profile_path.clone(),
+                };
+                (name.clone(), firmware)
+            })
+            .collect()
+    }
+}
+
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
 pub struct Totals {
     pub pass: usize,
     pub fail: usize,
@@ -240,7 +268,7 @@ impl Totals {
     }
 }
 
-#[derive(Clone, Debug, Default, Serialize)]
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
 pub struct RunSummary {
     pub totals: Totals,
     pub rig_secs: f64,
@@ -249,4 +277,9 @@ pub struct RunSummary {
 
 fn secs<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
     s.serialize_f64(d.as_secs_f64())
+}
+
+fn from_secs<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
+    let secs = f64::deserialize(d)?;
+    Duration::try_from_secs_f64(secs).map_err(serde::de::Error::custom)
 }

@@ -11,7 +11,8 @@ use tokio::time::{Instant, sleep, timeout, timeout_at};
 
 use crate::bus::EventBus;
 use crate::event::{
-    EventKind, InstrumentReadback, Measurement, Outcome, ScenarioResult, SnapshotStatus, Verdict,
+    EventKind, Firmware, InstrumentReadback, Measurement, Outcome, ScenarioResult, SnapshotStatus,
+    Verdict,
 };
 use crate::snapshot::{self, SnapshotMode};
 use crate::trace::recovery_trace;
@@ -174,6 +175,7 @@ pub async fn run_scenario(ctx: ScenarioContext<'_>, mut rig: hil_rig::Rig) -> Sc
         title: plan.title.clone(),
         path: plan.path.clone(),
         rig: ctx.rig.name.clone(),
+        firmware: Firmware::of_rig(ctx.rig),
         outcome,
         message,
         warnings,

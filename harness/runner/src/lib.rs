@@ -12,8 +12,8 @@ mod trace;
 
 pub use bus::{EventBus, Reporter};
 pub use event::{
-    Event, EventKind, InstrumentReadback, Measurement, Outcome, RunSummary, ScenarioResult,
-    SnapshotStatus, Totals, Verdict,
+    Event, EventKind, Firmware, InstrumentReadback, Measurement, Outcome, RunSummary,
+    ScenarioResult, SnapshotStatus, Totals, Verdict,
 };
 pub use run::{Connect, Planned, RunOptions, run_all};
 pub use snapshot::SnapshotMode;

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use hil_scenario::Plan;
 
 use crate::bus::EventBus;
-use crate::event::{EventKind, Outcome, RunSummary, ScenarioResult, SnapshotStatus};
+use crate::event::{EventKind, Firmware, Outcome, RunSummary, ScenarioResult, SnapshotStatus};
 use crate::execute::{ScenarioContext, run_scenario};
 use crate::snapshot::SnapshotMode;
 
@@ -45,6 +45,7 @@ pub fn run_all(
     bus.emit(EventKind::RunStarted {
         run_id: options.run_id.clone(),
         rig: rig.name.clone(),
+        rig_path: rig.path.clone(),
         scenarios: planned.len(),
         seed: options.seed,
     });
@@ -91,6 +92,7 @@ pub fn run_all(
                     title: title.clone(),
                     path: path.clone(),
                     rig: rig.name.clone(),
+                    firmware: Firmware::of_rig(rig),
                     outcome: *outcome,
                     message: Some(reasons.join("; ")),
                     warnings: Vec::new(),

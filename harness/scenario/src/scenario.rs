@@ -43,7 +43,7 @@ fn default_timeout() -> HumanDuration {
 }
 
 /// The three phases of a scenario, in the order they run.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, serde::Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, serde::Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Phase {
     Setup,
@@ -261,7 +261,7 @@ pub struct Quantity {
     pub unit: Unit,
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Unit {
     Seconds,

@@ -1,0 +1,51 @@
+//! What the report tests share: running the `hil` binary, and scenario catalogs made from
+//! `scenarios/` in temp dirs.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use serde_json::Value;
+
+pub fn repo() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+pub fn hil(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_hil"))
+        .args(args)
+        .current_dir(repo())
+        .output()
+        .expect("hil runs")
+}
+
+pub fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+/// `scenarios/<id>` copied to `dir` under a new id, with its reviewed snapshot.
+pub fn copy_scenario(dir: &Path, id: &str, new_id: &str, edit: impl Fn(String) -> String) {
+    let scenario = std::fs::read_to_string(repo().join(format!("scenarios/{id}.toml"))).unwrap();
+    let scenario = scenario.replacen(&format!("id = \"{id}\""), &format!("id = \"{new_id}\""), 1);
+    // `[profiles]` paths are relative to the scenario file; the copy lives elsewhere.
+    let scenario = scenario.replace(
+        "\"../fixtures/",
+        &format!("\"{}/fixtures/", repo().display()),
+    );
+    std::fs::write(dir.join(format!("{new_id}.toml")), edit(scenario)).unwrap();
+    let snapshot = repo().join(format!("scenarios/snapshots/{id}.snap"));
+    std::fs::create_dir_all(dir.join("snapshots")).unwrap();
+    std::fs::copy(snapshot, dir.join(format!("snapshots/{new_id}.snap"))).unwrap();
+}
+
+/// Runs `hil run` with `args` into a fresh report dir; returns (exit code, stdout, run dir).
+pub fn run(args: &[&str], reports: &Path) -> (Option<i32>, String, PathBuf) {
+    let mut all = vec!["run", "--report-dir", reports.to_str().unwrap()];
+    all.extend(args);
+    let out = hil(&all);
+    assert_ne!(out.status.code(), Some(2), "{}", text(&out.stderr));
+    (out.status.code(), text(&out.stdout), reports.join("latest"))
+}
+
+pub fn json(path: &Path) -> Value {
+    serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
+}
