@@ -124,6 +124,18 @@ fn failure_text(result: &ScenarioResult) -> String {
     "F20-nfc-replay",
     "lock carried out `unlock` from cloner"
 )]
+#[case::update_never_confirmed(
+    "ring",
+    "ring-no-image-confirm.toml",
+    "F09-dfu-power-cut",
+    "ring did not report `firmware` version=2.1.0"
+)]
+#[case::single_bank_bricks_on_interruption(
+    "lock",
+    "lock-single-bank-bricks.toml",
+    "F09-dfu-link-drop",
+    "lock was not updated to lock-fw 1.5.0"
+)]
 #[case::full_bond_table_rejects(
     "lock",
     "lock-full-table-rejects.toml",

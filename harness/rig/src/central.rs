@@ -2,7 +2,7 @@ use std::fmt;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use hil_scenario::DeviceCommand;
+use hil_scenario::{DeviceCommand, Image};
 use serde::Serialize;
 
 use crate::RigError;
@@ -11,8 +11,14 @@ use crate::RigError;
 ///
 /// `Err` means the central itself failed (ERROR); a device that does not pair or connect is an
 /// `Ok(LinkOutcome::Failed)` (the device's business).
+///
+/// Pairing, connecting and commands are what every central does; the rest are phone features with
+/// defaults that report "not supported" (a dongle or a ring acting as a central lacks them).
 #[async_trait]
 pub trait Central: Send {
+    /// The instrument's name in the rig, for errors.
+    fn name(&self) -> &str;
+
     /// The central's own address, as devices see it.
     fn address(&self) -> &str;
 
@@ -27,21 +33,54 @@ pub trait Central: Send {
     /// phone's battery saver does. Returns once the link has timed out.
     async fn stop_answering(
         &mut self,
-        device: &str,
-        deadline: Duration,
-    ) -> Result<LinkOutcome, RigError>;
+        _device: &str,
+        _deadline: Duration,
+    ) -> Result<LinkOutcome, RigError> {
+        Err(not_supported(self.name(), "stop_answering"))
+    }
 
     /// Installs a version of the companion app; it runs after the next restart.
-    async fn install_app(&mut self, version: u32) -> Result<(), RigError>;
+    async fn install_app(&mut self, _version: u32) -> Result<(), RigError> {
+        Err(not_supported(self.name(), "install_app"))
+    }
 
     /// Restarts the companion app: the installed version runs, cached session tokens are dropped.
-    async fn restart_app(&mut self) -> Result<(), RigError>;
+    async fn restart_app(&mut self) -> Result<(), RigError> {
+        Err(not_supported(self.name(), "restart_app"))
+    }
 
     /// Removes the device and its bond ("forget this device").
-    async fn forget(&mut self, device: &str) -> Result<(), RigError>;
+    async fn forget(&mut self, _device: &str) -> Result<(), RigError> {
+        Err(not_supported(self.name(), "forget"))
+    }
 
     /// Switches the Bluetooth adapter off or on.
-    async fn set_adapter_power(&mut self, on: bool) -> Result<(), RigError>;
+    async fn set_adapter_power(&mut self, _on: bool) -> Result<(), RigError> {
+        Err(not_supported(self.name(), "set_adapter_power"))
+    }
+
+    /// Updates a device's firmware: upload, test, reset, and read back what runs. With `stop_at`,
+    /// the transfer stops at that percentage and the call returns `Stopped` at once, so the caller
+    /// can cut the power or the link.
+    async fn dfu(
+        &mut self,
+        _device: &str,
+        _image: &Image,
+        _stop_at: Option<u8>,
+        _deadline: Duration,
+    ) -> Result<DfuOutcome, RigError> {
+        Err(not_supported(self.name(), "dfu"))
+    }
+
+    /// Holds an encrypted connection for `duration`, reconnecting whenever it drops; returns how
+    /// many times it dropped (a soak).
+    async fn soak(
+        &mut self,
+        _device: &str,
+        _duration: Duration,
+    ) -> Result<Result<u32, LinkFailure>, RigError> {
+        Err(not_supported(self.name(), "soak"))
+    }
 
     /// Sends an application command to a bonded device over an encrypted link.
     async fn command(
@@ -54,9 +93,27 @@ pub trait Central: Send {
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
+pub enum DfuOutcome {
+    /// The update went through; the device now runs `version`.
+    Updated {
+        version: String,
+    },
+    /// Stopped at the requested percentage.
+    Stopped {
+        at_percent: u8,
+    },
+    Failed(LinkFailure),
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
 pub enum CommandOutcome {
     Done,
     Failed(LinkFailure),
+}
+
+fn not_supported(central: &str, what: &str) -> RigError {
+    RigError::new(central, format!("this central does not support `{what}`"))
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]

@@ -11,12 +11,12 @@ mod switch;
 
 use std::collections::BTreeMap;
 
-pub use central::{Central, CommandOutcome, LinkFailure, LinkOutcome};
+pub use central::{Central, CommandOutcome, DfuOutcome, LinkFailure, LinkOutcome};
 pub use console::Console;
 pub use error::RigError;
 pub use hil_scenario::DeviceCommand;
 pub use power::{PowerSupply, Readback};
-pub use switch::{Attenuator, Relay};
+pub use switch::{Attenuator, Probe, Relay};
 
 /// A rig's capabilities, connected and ready: the runner's whole view of the bench.
 #[derive(Default)]
@@ -31,4 +31,6 @@ pub struct Rig {
     pub relays: BTreeMap<String, Box<dyn Relay>>,
     /// RF attenuators by instrument name.
     pub attenuators: BTreeMap<String, Box<dyn Attenuator>>,
+    /// Debug probes by device name.
+    pub probes: BTreeMap<String, Box<dyn Probe>>,
 }

@@ -15,3 +15,10 @@ pub trait Attenuator: Send {
     /// Sets the attenuation and returns what the instrument reads back, in dB.
     async fn set(&mut self, db: f64) -> Result<f64, RigError>;
 }
+
+/// A debug probe on a device (probe-rs on a bench): writes an image and resets, whatever the
+/// firmware is doing, so it can restore a bricked device.
+#[async_trait]
+pub trait Probe: Send {
+    async fn flash(&mut self, image: &hil_scenario::Image) -> Result<(), RigError>;
+}

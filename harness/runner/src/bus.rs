@@ -95,20 +95,22 @@ impl EventBus {
             .to_vec()
     }
 
-    /// The first event from cursor `from` on that satisfies `pred`, waiting for it if need be.
-    pub async fn wait_for(&self, from: usize, pred: impl Fn(&Event) -> bool) -> Event {
+    /// The first event from cursor `from` on that satisfies `pred`, and its cursor, waiting for
+    /// it if need be.
+    pub async fn wait_for(&self, from: usize, pred: impl Fn(&Event) -> bool) -> (usize, Event) {
         loop {
             // Registered before looking, so an event emitted in between is not missed.
             let notified = self.shared.notify.notified();
             tokio::pin!(notified);
             notified.as_mut().enable();
-            let found = self
-                .state()
-                .recorded
-                .get(from..)
-                .and_then(|events| events.iter().find(|e| pred(e)).cloned());
-            if let Some(event) = found {
-                return event;
+            let found = self.state().recorded.get(from..).and_then(|events| {
+                events
+                    .iter()
+                    .position(&pred)
+                    .map(|i| (from + i, events[i].clone()))
+            });
+            if let Some(found) = found {
+                return found;
             }
             notified.await;
         }

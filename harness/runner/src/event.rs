@@ -73,12 +73,20 @@ pub enum EventKind {
 }
 
 /// What an instrument reads back after an action.
-#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum InstrumentReadback {
     Supply(Readback),
-    Contact { closed: bool },
-    Attenuation { db: f64 },
+    Contact {
+        closed: bool,
+    },
+    Attenuation {
+        db: f64,
+    },
+    /// A debug probe wrote this firmware version.
+    Flashed {
+        version: String,
+    },
 }
 
 impl fmt::Display for InstrumentReadback {
@@ -95,6 +103,7 @@ impl fmt::Display for InstrumentReadback {
                 f.write_str(if *closed { "closed" } else { "open" })
             }
             InstrumentReadback::Attenuation { db } => write!(f, "{db} dB"),
+            InstrumentReadback::Flashed { version } => write!(f, "v{version} written"),
         }
     }
 }

@@ -4,8 +4,8 @@ use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
-use hil_rig::{Central, CommandOutcome, Console, LinkOutcome, RigError};
-use hil_scenario::{Action, Expect, Plan, PlannedStep, PowerSetting, Profile, Unit};
+use hil_rig::{Central, CommandOutcome, Console, DfuOutcome, LinkOutcome, RigError};
+use hil_scenario::{Action, DfuInterrupt, Expect, Plan, PlannedStep, PowerSetting, Profile, Unit};
 use tokio::task::JoinHandle;
 use tokio::time::{Instant, sleep, timeout, timeout_at};
 
@@ -19,6 +19,8 @@ use crate::trace::recovery_trace;
 
 /// The app's pause between pairing attempts.
 const RETRY_BACKOFF: Duration = Duration::from_secs(5);
+/// Attenuation that cuts the RF link (the attenuator's maximum).
+const LINK_CUT_DB: f64 = 90.0;
 /// How long a step that needs a link may take to get one.
 const DEFAULT_LINK_DEADLINE: Duration = Duration::from_secs(30);
 /// After the last step, time for devices to finish what they started, so the trace ends at rest.
@@ -92,7 +94,7 @@ pub async fn run_scenario(ctx: ScenarioContext<'_>, mut rig: hil_rig::Rig) -> Sc
         rig: &mut rig,
         fault,
         measurements: Vec::new(),
-        last_action: (0, Duration::ZERO),
+        cursor: (0, Duration::ZERO),
     };
     let stop = match timeout(plan.timeout, executor.run_steps()).await {
         Ok(Ok(())) => None,
@@ -278,10 +280,11 @@ struct Executor<'a> {
     rig: &'a mut hil_rig::Rig,
     fault: FaultSlot,
     measurements: Vec<Measurement>,
-    /// Event cursor and rig time at the start of the last step that acted on the rig (anything but
-    /// `wait_for`): a `wait_for` looks from there, so it sees what that action caused even if it
-    /// happened at once, and consecutive `wait_for`s all look from the same point.
-    last_action: (usize, Duration),
+    /// Where the next `wait_for` looks from: the start of the last step that acted on the rig
+    /// (anything but `wait_for`), so it sees what that action caused even if it happened at once;
+    /// after a match, just past it, so consecutive `wait_for`s read the log in order. The time is
+    /// the action's start, which `measure` counts from.
+    cursor: (usize, Duration),
 }
 
 impl Executor<'_> {
@@ -324,7 +327,7 @@ impl Executor<'_> {
                 ..stop
             })?;
             if !matches!(step.action, Action::WaitFor { .. }) {
-                self.last_action = (mark, at);
+                self.cursor = (mark, at);
             }
         }
         Ok(())
@@ -460,6 +463,122 @@ impl Executor<'_> {
                 }
                 Ok(())
             }
+            Action::Dfu {
+                central,
+                device,
+                image,
+                interrupt,
+                expect,
+                within,
+            } => {
+                let stop_at = interrupt.as_ref().map(DfuInterrupt::at_percent);
+                let outcome = timeout(
+                    *within,
+                    self.central(central)?.dfu(device, image, stop_at, *within),
+                )
+                .await;
+                let (name, detail, updated) = match outcome {
+                    Ok(Ok(DfuOutcome::Updated { version })) => {
+                        ("dfu_updated", ("version", version), true)
+                    }
+                    Ok(Ok(DfuOutcome::Stopped { at_percent })) => (
+                        "dfu_interrupted",
+                        ("at_percent", at_percent.to_string()),
+                        false,
+                    ),
+                    Ok(Ok(DfuOutcome::Failed(failure))) => {
+                        ("dfu_failed", ("reason", failure.to_string()), false)
+                    }
+                    Ok(Err(e)) => return Err(e.into()),
+                    Err(_) => ("dfu_failed", ("reason", "step deadline".to_string()), false),
+                };
+                self.bus.emit(EventKind::DeviceEvent {
+                    device: central.clone(),
+                    name: name.into(),
+                    fields: BTreeMap::from([
+                        ("device".to_string(), device.clone()),
+                        (detail.0.to_string(), detail.1),
+                    ]),
+                    keep: vec!["device".into(), detail.0.into()],
+                });
+                match interrupt {
+                    Some(DfuInterrupt::Power {
+                        instrument,
+                        channel,
+                        ..
+                    }) if !updated => {
+                        let psu = self.rig.power.get_mut(instrument).ok_or_else(|| {
+                            RigError::new(instrument, "power supply is not connected")
+                        })?;
+                        let readback = psu.off(*channel).await?;
+                        self.bus.emit(EventKind::InstrumentAction {
+                            instrument: instrument.clone(),
+                            action: format!("ch{channel} off (interrupting the update)"),
+                            readback: InstrumentReadback::Supply(readback),
+                        });
+                    }
+                    Some(DfuInterrupt::Link { attenuator, .. }) if !updated => {
+                        let a = self.rig.attenuators.get_mut(attenuator).ok_or_else(|| {
+                            RigError::new(attenuator, "attenuator is not connected")
+                        })?;
+                        let db = a.set(LINK_CUT_DB).await?;
+                        self.bus.emit(EventKind::InstrumentAction {
+                            instrument: attenuator.clone(),
+                            action: format!(
+                                "attenuation {LINK_CUT_DB} dB (interrupting the update)"
+                            ),
+                            readback: InstrumentReadback::Attenuation { db },
+                        });
+                    }
+                    _ => {}
+                }
+                match (expect, updated) {
+                    (Expect::Ok, true) | (Expect::Fail, false) => Ok(()),
+                    (Expect::Ok, false) => Err(fail(format!(
+                        "{device} was not updated to {} {}",
+                        image.profile.name, image.profile.version
+                    ))),
+                    (Expect::Fail, true) => Err(fail(format!(
+                        "{device} took the update, but the step expects it to fail"
+                    ))),
+                }
+            }
+            Action::Flash { device, image } => {
+                let probe = self.rig.probes.get_mut(device).ok_or_else(|| {
+                    RigError::new(format!("probe on {device}"), "debug probe is not connected")
+                })?;
+                probe.flash(image).await?;
+                self.bus.emit(EventKind::InstrumentAction {
+                    instrument: format!("probe on {device}"),
+                    action: format!(
+                        "flash {} {} and reset",
+                        image.profile.name, image.profile.version
+                    ),
+                    readback: InstrumentReadback::Flashed {
+                        version: image.profile.version.clone(),
+                    },
+                });
+                Ok(())
+            }
+            Action::Soak {
+                central,
+                device,
+                duration,
+                measure,
+            } => {
+                let dropped = self.central(central)?.soak(device, *duration).await?;
+                match dropped {
+                    Ok(drops) => {
+                        self.bus
+                            .emit(central_event(central, "soaked", device, None));
+                        self.record(measure, f64::from(drops), Unit::None);
+                        Ok(())
+                    }
+                    Err(failure) => Err(fail(format!(
+                        "{central} could not hold a connection to {device}: {failure}"
+                    ))),
+                }
+            }
             Action::Incompatible {
                 central,
                 device,
@@ -558,7 +677,7 @@ impl Executor<'_> {
                 within,
                 measure,
             } => {
-                let (from, since) = self.last_action;
+                let (from, since) = self.cursor;
                 let wanted = |e: &crate::event::Event| match &e.kind {
                     EventKind::DeviceEvent {
                         device: d,
@@ -574,7 +693,8 @@ impl Executor<'_> {
                 };
                 let deadline = Instant::now() + *within;
                 match timeout_at(deadline, self.bus.wait_for(from, wanted)).await {
-                    Ok(seen) => {
+                    Ok((index, seen)) => {
+                        self.cursor.0 = index + 1;
                         if let Some(name) = measure {
                             self.measure(name, seen.at.saturating_sub(since));
                         }
@@ -682,8 +802,12 @@ impl Executor<'_> {
     }
 
     fn measure(&mut self, name: &str, value: Duration) {
+        self.record(name, value.as_secs_f64(), Unit::Seconds);
+    }
+
+    /// Records a measurement and checks it against the scenario's limits.
+    fn record(&mut self, name: &str, value: f64, unit: Unit) {
         let limit = self.plan.limits.iter().find(|l| l.name == name);
-        let value = value.as_secs_f64();
         let verdict = match limit {
             None => Verdict::Recorded,
             Some(l)
@@ -697,7 +821,7 @@ impl Executor<'_> {
         let measurement = Measurement {
             name: name.to_string(),
             value,
-            unit: Unit::Seconds,
+            unit,
             min: limit.and_then(|l| l.min),
             max: limit.and_then(|l| l.max),
             warn: limit.and_then(|l| l.warn),

@@ -267,6 +267,6 @@ fn a_missing_snapshot_fails_and_is_offered_for_review() {
     };
     assert_eq!(
         trace,
-        "lock:\n  setup:\n    boot reason=power_on\n    battery\n    bolt position=locked\n    codes count=3 digest=fa15\n    advertising"
+        "lock:\n  setup:\n    firmware version=1.4.2\n    boot reason=power_on\n    battery\n    bolt position=locked\n    codes count=3 digest=fa15\n    advertising"
     );
 }

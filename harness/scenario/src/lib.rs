@@ -13,8 +13,11 @@ mod scenario;
 
 pub use diagnostic::{ConfigError, ConfigErrors, FileError, SourceFile};
 pub use duration::HumanDuration;
-pub use plan::{Action, Limit, Plan, PlanError, PlannedStep, PowerSetting, Scenario, Setpoint};
-pub use profile::{Behaviour, NfcCredential, Profile, Recognised, Rule, Transport};
+pub use plan::{
+    Action, DfuInterrupt, Image, Limit, Plan, PlanError, PlannedStep, PowerSetting, Scenario,
+    Setpoint,
+};
+pub use profile::{Behaviour, DfuBanks, NfcCredential, Profile, Recognised, Rule, Transport};
 pub use rig::{Driver, SimModel};
 pub use rig_plan::{Device, Instrument, PowerFeed, Rig};
-pub use scenario::{DeviceCommand, Expect, Phase, Unit};
+pub use scenario::{DeviceCommand, Expect, InterruptBy, Phase, Unit};

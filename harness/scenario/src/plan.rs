@@ -15,17 +15,19 @@ use crate::diagnostic::{ConfigErrors, Problems, SourceFile};
 use crate::profile::{Profile, Transport, list_or_none};
 use crate::rig_plan::{Device, Rig};
 use crate::scenario::{
-    DeviceCommand, Expect, ExpectSpec, Output, Phase, Quantity, ScenarioFile, Step, Unit,
+    DeviceCommand, Expect, ExpectSpec, InterruptBy, Output, Phase, Quantity, ScenarioFile, Step,
+    Unit,
 };
 
 /// Capability suffixes a scenario may name in `needs` after a device name.
-const DEVICE_CAPABILITIES: [&str; 3] = ["power", "console", "button"];
+const DEVICE_CAPABILITIES: [&str; 4] = ["power", "console", "button", "probe"];
 
 /// F19: every pairing is timed; over 2 minutes warns, over 5 fails, unless the scenario says otherwise.
 const PAIRING_WARN: f64 = 120.0;
 const PAIRING_MAX: f64 = 300.0;
 const DEFAULT_PAIR_WITHIN: Duration = Duration::from_secs(120);
 const DEFAULT_COMMAND_WITHIN: Duration = Duration::from_secs(30);
+const DEFAULT_DFU_WITHIN: Duration = Duration::from_secs(600);
 
 /// A parsed scenario file, checked for everything that does not depend on a rig.
 #[derive(Debug)]
@@ -134,6 +136,26 @@ pub enum Action {
         install: Option<u32>,
         restart: bool,
     },
+    Dfu {
+        central: String,
+        device: String,
+        image: Image,
+        interrupt: Option<DfuInterrupt>,
+        expect: Expect,
+        #[serde(with = "secs")]
+        within: Duration,
+    },
+    Flash {
+        device: String,
+        image: Image,
+    },
+    Soak {
+        central: String,
+        device: String,
+        #[serde(with = "secs")]
+        duration: Duration,
+        measure: String,
+    },
     /// A link step whose two ends share no transport, as the scenario expects: nothing is attempted.
     Incompatible {
         central: String,
@@ -160,6 +182,45 @@ pub enum Action {
 pub enum PowerSetting {
     On(Setpoint),
     Off,
+}
+
+/// A firmware image: on the virtual rig, the profile of the build it contains.
+#[derive(Clone, Debug)]
+pub struct Image {
+    pub path: PathBuf,
+    pub profile: Arc<Profile>,
+}
+
+impl Serialize for Image {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(&self.path.display())
+    }
+}
+
+/// Where an update is cut short, and how.
+#[derive(Clone, Debug, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DfuInterrupt {
+    /// The device's supply channel is switched off.
+    Power {
+        at_percent: u8,
+        instrument: String,
+        channel: u8,
+    },
+    /// The RF attenuator goes to its maximum.
+    Link { at_percent: u8, attenuator: String },
+    /// The central's app is killed.
+    App { at_percent: u8 },
+}
+
+impl DfuInterrupt {
+    pub fn at_percent(&self) -> u8 {
+        match self {
+            DfuInterrupt::Power { at_percent, .. }
+            | DfuInterrupt::Link { at_percent, .. }
+            | DfuInterrupt::App { at_percent } => *at_percent,
+        }
+    }
 }
 
 /// What a supply channel is programmed to.
@@ -338,7 +399,6 @@ impl Scenario {
         rig: &Rig,
         problems: &mut Problems,
     ) -> BTreeMap<String, Arc<Profile>> {
-        let base = self.path.parent().unwrap_or(Path::new("."));
         let mut loaded = BTreeMap::new();
         for (device, path) in &self.file.profiles {
             if !rig.devices.contains_key(device) {
@@ -352,31 +412,42 @@ impl Scenario {
                 ));
                 continue;
             }
-            if rig.pinned.contains(device) {
+            if rig.pinned.contains_key(device) {
                 continue;
             }
-            let file = base.join(path.get_ref());
-            match Profile::load(&file) {
-                Ok(profile) => {
-                    loaded.insert(device.clone(), Arc::new(profile));
-                }
-                Err(errors) => {
-                    for e in errors.errors {
-                        match e {
-                            crate::ConfigError::Io { source, .. } => {
-                                problems.push(self.source.error(
-                                    path.span(),
-                                    format!("cannot read profile {}: {source}", file.display()),
-                                    Some("the path is relative to the scenario file".into()),
-                                ))
-                            }
-                            other => problems.push(other),
-                        }
-                    }
-                }
+            if let Some(profile) = self.image(path, problems) {
+                loaded.insert(device.clone(), profile.profile);
             }
         }
         loaded
+    }
+
+    /// A firmware image (profile) named in this file, loaded; errors are located at the name.
+    fn image(&self, path: &Spanned<String>, problems: &mut Problems) -> Option<Image> {
+        let file = self
+            .path
+            .parent()
+            .unwrap_or(Path::new("."))
+            .join(path.get_ref());
+        match Profile::load(&file) {
+            Ok(profile) => Some(Image {
+                path: file,
+                profile: Arc::new(profile),
+            }),
+            Err(errors) => {
+                for e in errors.errors {
+                    match e {
+                        crate::ConfigError::Io { source, .. } => problems.push(self.source.error(
+                            path.span(),
+                            format!("cannot read profile {}: {source}", file.display()),
+                            Some("the path is relative to the scenario file".into()),
+                        )),
+                        other => problems.push(other),
+                    }
+                }
+                None
+            }
+        }
     }
 
     /// A central: a central instrument, or a device whose firmware starts links itself.
@@ -467,8 +538,8 @@ impl Scenario {
                 None
             }
             (false, ExpectSpec::Incompatible)
-                if findings.pinned.contains(&device.name)
-                    || findings.pinned.contains(&central.name) =>
+                if findings.pinned.contains_key(&device.name)
+                    || findings.pinned.contains_key(&central.name) =>
             {
                 // The premise was the firmware `--profile` replaced: nothing to test here.
                 findings.not_runnable.push(format!(
@@ -502,9 +573,9 @@ impl Scenario {
         p: &crate::scenario::PairStep,
         rig: &Rig,
         findings: &mut Findings<'_>,
-    ) -> Result<(String, String, Expect, Duration, u32), Option<Action>> {
+    ) -> Option<Linked> {
         let central = self.central(&p.central, rig, findings.problems);
-        let device = self.device(&p.device, rig, findings.problems).ok_or(None)?;
+        let device = self.device(&p.device, rig, findings.problems)?;
         let attempts = p.attempts.as_ref().map_or(1, |a| *a.get_ref());
         if attempts == 0 {
             let span = p.attempts.as_ref().map_or(0..0, Spanned::span);
@@ -513,7 +584,7 @@ impl Scenario {
                     .error(span, "`attempts` must be at least 1", None),
             );
         }
-        let central = central.ok_or(None)?;
+        let central = central?;
         if central.replay_only {
             findings.problems.push(self.source.error(
                 p.central.span(),
@@ -523,44 +594,56 @@ impl Scenario {
                 ),
                 None,
             ));
-            return Err(None);
+            return None;
         }
         if let Some(incompatible) =
             self.transport_check(&central, device, p.expect, &p.device, findings)
         {
-            return Err(Some(incompatible));
+            return Some(Linked::Incompatible(incompatible));
         }
-        Ok((
-            central.name,
-            device.name.clone(),
-            as_expect(p.expect),
-            p.within.map_or(DEFAULT_PAIR_WITHIN, |d| d.0),
+        Some(Linked::Link {
+            central: central.name,
+            device: device.name.clone(),
+            expect: as_expect(p.expect),
+            within: p.within.map_or(DEFAULT_PAIR_WITHIN, |d| d.0),
             attempts,
-        ))
+        })
     }
 
     fn resolve(&self, step: &Step, rig: &Rig, findings: &mut Findings<'_>) -> Option<Action> {
         match step {
-            Step::Pair(p) => match self.link_step(p, rig, findings) {
-                Ok((central, device, expect, within, attempts)) => Some(Action::Pair {
+            Step::Pair(p) => Some(match self.link_step(p, rig, findings)? {
+                Linked::Link {
                     central,
                     device,
                     expect,
                     within,
                     attempts,
-                }),
-                Err(replacement) => replacement,
-            },
-            Step::Connect(p) => match self.link_step(p, rig, findings) {
-                Ok((central, device, expect, within, attempts)) => Some(Action::Connect {
+                } => Action::Pair {
                     central,
                     device,
                     expect,
                     within,
                     attempts,
-                }),
-                Err(replacement) => replacement,
-            },
+                },
+                Linked::Incompatible(action) => action,
+            }),
+            Step::Connect(p) => Some(match self.link_step(p, rig, findings)? {
+                Linked::Link {
+                    central,
+                    device,
+                    expect,
+                    within,
+                    attempts,
+                } => Action::Connect {
+                    central,
+                    device,
+                    expect,
+                    within,
+                    attempts,
+                },
+                Linked::Incompatible(action) => action,
+            }),
             Step::Command(c) => {
                 let central = self.central(&c.central, rig, findings.problems);
                 let device = self.device(&c.device, rig, findings.problems)?;
@@ -707,6 +790,103 @@ impl Scenario {
             Step::Pair(_) | Step::Connect(_) | Step::Command(_) => {
                 unreachable!("link steps are resolved by `resolve`")
             }
+            Step::Dfu(d) => {
+                let central = self.central(&d.central, rig, problems);
+                let device = self.device(&d.device, rig, problems)?;
+                let image = self.image(&d.image, problems);
+                let interrupt = match &d.interrupt {
+                    None => None,
+                    Some(i) => {
+                        let at_percent = *i.at_percent.get_ref();
+                        if !(1..=99).contains(&at_percent) {
+                            problems.push(src.error(
+                                i.at_percent.span(),
+                                "`at_percent` must be between 1 and 99",
+                                None,
+                            ));
+                        }
+                        match i.by {
+                            InterruptBy::App => Some(DfuInterrupt::App { at_percent }),
+                            InterruptBy::Power => match &device.power {
+                                Some(feed) => Some(DfuInterrupt::Power {
+                                    at_percent,
+                                    instrument: feed.instrument.clone(),
+                                    channel: feed.channel,
+                                }),
+                                None => {
+                                    problems.push(src.error(
+                                        i.at_percent.span(),
+                                        format!(
+                                            "cutting the power needs a power feed for `{}`",
+                                            device.name
+                                        ),
+                                        None,
+                                    ));
+                                    None
+                                }
+                            },
+                            InterruptBy::Link => {
+                                match rig.attenuator() {
+                                    Some(a) => Some(DfuInterrupt::Link {
+                                        at_percent,
+                                        attenuator: a.name.clone(),
+                                    }),
+                                    None => {
+                                        problems.push(src.error(i.at_percent.span(), format!("dropping the link needs an RF attenuator on rig `{}`", rig.name), None));
+                                        None
+                                    }
+                                }
+                            }
+                        }
+                    }
+                };
+                let image = image.map(|i| Image {
+                    profile: rig.image_for(&device.name, i.profile),
+                    ..i
+                });
+                Some(Action::Dfu {
+                    central: central?.name,
+                    device: device.name.clone(),
+                    image: image?,
+                    interrupt,
+                    expect: d.expect,
+                    within: d.within.map_or(DEFAULT_DFU_WITHIN, |w| w.0),
+                })
+            }
+            Step::Soak(k) => {
+                let central = self.central(&k.central, rig, problems);
+                let device = self.device(&k.device, rig, problems)?;
+                Some(Action::Soak {
+                    central: central?.name,
+                    device: device.name.clone(),
+                    duration: k.duration.0,
+                    measure: k.measure.clone().unwrap_or_else(|| "disconnects".into()),
+                })
+            }
+            Step::Flash(f) => {
+                let device = self.device(&f.device, rig, problems)?;
+                if device.sim.is_none() {
+                    problems.push(src.error(
+                        f.device.span(),
+                        format!(
+                            "device `{}` has no debug probe on rig `{}`",
+                            device.name, rig.name
+                        ),
+                        Some(format!(
+                            "add `{}.probe` to `needs` to skip rigs without one",
+                            device.name
+                        )),
+                    ));
+                }
+                let image = self.image(&f.image, problems)?;
+                Some(Action::Flash {
+                    device: device.name.clone(),
+                    image: Image {
+                        profile: rig.image_for(&device.name, image.profile),
+                        ..image
+                    },
+                })
+            }
             Step::Adapter(a) => Some(Action::Adapter {
                 central: self.central(&a.central, rig, problems)?.name,
                 on: a.power == Output::On,
@@ -817,6 +997,7 @@ impl Scenario {
             match &step.action {
                 Action::Pair { .. } => recorded.push(("pairing_time", Unit::Seconds)),
                 Action::Connect { .. } => recorded.push(("connect_time", Unit::Seconds)),
+                Action::Soak { measure, .. } => recorded.push((measure, Unit::None)),
                 Action::WaitFor {
                     measure: Some(m), ..
                 } => recorded.push((m, Unit::Seconds)),
@@ -921,6 +1102,40 @@ impl fmt::Display for Action {
             Action::StopAnswering { central, device } => {
                 write!(f, "{central} goes silent while connected to {device}")
             }
+            Action::Dfu {
+                central,
+                device,
+                image,
+                interrupt,
+                ..
+            } => {
+                write!(
+                    f,
+                    "{central} updates {device} to {} {}",
+                    image.profile.name, image.profile.version
+                )?;
+                match interrupt {
+                    Some(i) => write!(f, ", cut at {} %", i.at_percent()),
+                    None => Ok(()),
+                }
+            }
+            Action::Soak {
+                central,
+                device,
+                duration,
+                ..
+            } => write!(
+                f,
+                "{central} holds a connection to {device} for {}",
+                humantime::format_duration(*duration)
+            ),
+            Action::Flash { device, image } => {
+                write!(
+                    f,
+                    "flash {device} with {} {} over the probe",
+                    image.profile.name, image.profile.version
+                )
+            }
             Action::Incompatible {
                 central, device, ..
             } => {
@@ -966,6 +1181,18 @@ fn as_expect(spec: ExpectSpec) -> Expect {
     }
 }
 
+/// A `pair` or `connect` step resolved: both ends, or the expected incompatibility instead.
+enum Linked {
+    Link {
+        central: String,
+        device: String,
+        expect: Expect,
+        within: Duration,
+        attempts: u32,
+    },
+    Incompatible(Action),
+}
+
 /// A resolved central: an instrument, or a device that starts links itself.
 struct CentralRef {
     name: String,
@@ -980,7 +1207,7 @@ struct Findings<'a> {
     incompatible: &'a mut Vec<String>,
     /// Reasons the scenario cannot run with the firmware the user pinned.
     not_runnable: &'a mut Vec<String>,
-    pinned: &'a std::collections::BTreeSet<String>,
+    pinned: &'a BTreeMap<String, Arc<Profile>>,
 }
 
 mod secs {

@@ -61,6 +61,14 @@ impl Transport {
     }
 }
 
+#[derive(Clone, Copy, Debug, Default, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum DfuBanks {
+    #[default]
+    Dual,
+    Single,
+}
+
 /// What a ring presents over NFC.
 #[derive(Clone, Copy, Debug, Default, Deserialize, PartialEq, Eq)]
 #[serde(rename_all = "snake_case")]
@@ -111,6 +119,18 @@ pub struct Behaviour {
     pub nfc_credential: NfcCredential,
     /// A lock refuses a credential it has seen before (a replayed counter).
     pub nfc_replay_protection: bool,
+    /// Size of this firmware image, for update transfers.
+    pub image_kb: u32,
+    /// Flash layout for updates: dual bank keeps the old image until the new one is confirmed;
+    /// single bank erases the application first.
+    pub dfu_banks: DfuBanks,
+    /// A new image confirms itself after its boot self-test (MCUboot); unconfirmed, it is reverted
+    /// at the next reset.
+    pub confirms_image: bool,
+    /// Single bank: after an interrupted update the bootloader waits for the rest (false: brick).
+    pub bootloader_waits: bool,
+    /// A radio bug in this build drops established links every so often.
+    pub drops_links_every: Option<HumanDuration>,
     /// A factory reset erases the bonds (false is a real-world bug).
     pub reset_clears_bonds: bool,
     /// Advertise again after a link is lost to a supervision timeout (false is a real-world bug).
@@ -143,6 +163,11 @@ impl Default for Behaviour {
             nfc_credential: NfcCredential::Rolling,
             nfc_replay_protection: true,
             check_app_version: true,
+            image_kb: 256,
+            dfu_banks: DfuBanks::Dual,
+            confirms_image: true,
+            bootloader_waits: true,
+            drops_links_every: None,
             reset_clears_bonds: true,
             readvertise_after_timeout: true,
             reset_clears_ownership: true,

@@ -15,8 +15,10 @@ pub struct Rig {
     pub description: Option<String>,
     pub devices: BTreeMap<String, Device>,
     pub instruments: BTreeMap<String, Instrument>,
-    /// Devices whose profile the user chose (`--profile`): a scenario's `[profiles]` leaves them be.
-    pub pinned: std::collections::BTreeSet<String>,
+    /// Devices whose profile the user chose (`--profile`), with the rig's reference profile they
+    /// replace: a scenario's `[profiles]` leaves them be, and an update to the reference build
+    /// becomes an update to the build under test.
+    pub pinned: BTreeMap<String, Arc<Profile>>,
 }
 
 #[derive(Clone, Debug)]
@@ -192,6 +194,7 @@ impl Rig {
             }
             if device.sim.is_some() {
                 caps.push(format!("{}.console", device.name));
+                caps.push(format!("{}.probe", device.name));
             }
         }
         if self.instruments.values().any(|i| i.driver.is_central()) {
@@ -211,16 +214,32 @@ impl Rig {
     /// Runs `device` (if the rig has it) with `profile` from now on, whatever a scenario asks for.
     pub fn pin_profile(&mut self, device: &str, profile: Arc<Profile>, path: PathBuf) {
         if let Some(d) = self.devices.get_mut(device) {
-            d.profile = profile;
+            let reference = std::mem::replace(&mut d.profile, profile);
             d.profile_path = path;
-            self.pinned.insert(device.to_string());
+            self.pinned.entry(device.to_string()).or_insert(reference);
+        }
+    }
+
+    /// The image `device` should get for `image`: the build under test if the user pinned one and
+    /// `image` is the reference build it replaces.
+    pub fn image_for(&self, device: &str, image: Arc<Profile>) -> Arc<Profile> {
+        match (self.pinned.get(device), self.devices.get(device)) {
+            (Some(reference), Some(d))
+                if reference.name == image.name && reference.version == image.version =>
+            {
+                d.profile.clone()
+            }
+            _ => image,
         }
     }
 
     /// The same rig with some devices running other firmware profiles (pinned ones excepted).
     pub fn with_profiles(&self, profiles: &BTreeMap<String, Arc<Profile>>) -> Rig {
         let mut rig = self.clone();
-        for (device, profile) in profiles.iter().filter(|(d, _)| !self.pinned.contains(*d)) {
+        for (device, profile) in profiles
+            .iter()
+            .filter(|(d, _)| !self.pinned.contains_key(*d))
+        {
             if let Some(d) = rig.devices.get_mut(device) {
                 d.profile = profile.clone();
             }

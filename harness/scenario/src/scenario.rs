@@ -107,6 +107,61 @@ pub enum Step {
     Command(CommandStep),
     /// Install a companion-app version on the central, and/or restart the app.
     App(AppStep),
+    /// Update a device's firmware over the air (MCUmgr/SMP-style upload, test, reset).
+    Dfu(DfuStep),
+    /// Write a firmware image over the debug probe and reset (a rig action: works on a brick).
+    Flash(FlashStep),
+    /// Hold an encrypted connection for a while and count the drops (measurement `disconnects`).
+    Soak(SoakStep),
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SoakStep {
+    pub central: Spanned<String>,
+    pub device: Spanned<String>,
+    #[serde(rename = "for")]
+    pub duration: HumanDuration,
+    /// Name of the drop-count measurement (default `disconnects`).
+    pub measure: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DfuStep {
+    pub central: Spanned<String>,
+    pub device: Spanned<String>,
+    /// The image's firmware profile, relative to the scenario file.
+    pub image: Spanned<String>,
+    pub interrupt: Option<Interrupt>,
+    pub expect: Expect,
+    pub within: Option<HumanDuration>,
+}
+
+/// Cut the update short at a point of the transfer.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Interrupt {
+    pub at_percent: Spanned<u8>,
+    pub by: InterruptBy,
+}
+
+#[derive(Clone, Copy, Debug, Deserialize, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum InterruptBy {
+    /// The device's supply is switched off.
+    Power,
+    /// The RF path is attenuated to its maximum.
+    Link,
+    /// The central's app is killed.
+    App,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FlashStep {
+    pub device: Spanned<String>,
+    pub image: Spanned<String>,
 }
 
 #[derive(Debug, Deserialize)]

@@ -5,7 +5,10 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use hil_rig::{Central, CommandOutcome, DeviceCommand, LinkFailure, LinkOutcome, RigError};
+use hil_rig::{
+    Central, CommandOutcome, DeviceCommand, DfuOutcome, LinkFailure, LinkOutcome, RigError,
+};
+use hil_scenario::Image;
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio::time::{sleep, timeout};
 
@@ -184,6 +187,10 @@ const LINK_TIMED_OUT: LinkOutcome = LinkOutcome::Failed(LinkFailure::Disconnecte
 
 #[async_trait]
 impl Central for VirtualCentral {
+    fn name(&self) -> &str {
+        &self.name
+    }
+
     fn address(&self) -> &str {
         &self.address
     }
@@ -297,5 +304,55 @@ impl Central for VirtualCentral {
             self.exported_codes.insert(device.to_string(), returned);
         }
         Ok(outcome)
+    }
+
+    async fn dfu(
+        &mut self,
+        device: &str,
+        image: &Image,
+        stop_at: Option<u8>,
+        deadline: Duration,
+    ) -> Result<DfuOutcome, RigError> {
+        if let Err(failure) = self.reach(device, deadline).await? {
+            return Ok(DfuOutcome::Failed(failure));
+        }
+        let peer = self.peer();
+        let image = image.profile.clone();
+        self.request(
+            device,
+            |reply| LinkRequest::Dfu {
+                peer,
+                image,
+                stop_at,
+                reply,
+            },
+            DfuOutcome::Failed(LinkFailure::Disconnected(0x08)),
+        )
+        .await
+    }
+
+    async fn soak(
+        &mut self,
+        device: &str,
+        duration: Duration,
+    ) -> Result<Result<u32, LinkFailure>, RigError> {
+        let Some(key) = self.bonds.get(device).copied() else {
+            return Ok(Err(LinkFailure::NotBonded));
+        };
+        if let Err(failure) = self.reach(device, duration).await? {
+            return Ok(Err(failure));
+        }
+        let peer = self.peer();
+        self.request(
+            device,
+            |reply| LinkRequest::Soak {
+                peer,
+                key,
+                duration,
+                reply,
+            },
+            Err(LinkFailure::Disconnected(0x08)),
+        )
+        .await
     }
 }

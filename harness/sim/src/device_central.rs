@@ -41,17 +41,14 @@ impl DeviceCentral {
             .await
             .unwrap_or(LinkOutcome::Failed(LinkFailure::Disconnected(0x08))))
     }
-
-    fn unsupported(&self, what: &str) -> RigError {
-        RigError::new(
-            &self.name,
-            format!("a device acting as a central cannot {what}"),
-        )
-    }
 }
 
 #[async_trait]
 impl Central for DeviceCentral {
+    fn name(&self) -> &str {
+        &self.name
+    }
+
     fn address(&self) -> &str {
         &self.address
     }
@@ -66,30 +63,6 @@ impl Central for DeviceCentral {
         _deadline: Duration,
     ) -> Result<LinkOutcome, RigError> {
         self.ask(device, InitiateOp::Connect).await
-    }
-
-    async fn stop_answering(
-        &mut self,
-        _device: &str,
-        _deadline: Duration,
-    ) -> Result<LinkOutcome, RigError> {
-        Err(self.unsupported("stop answering"))
-    }
-
-    async fn install_app(&mut self, _version: u32) -> Result<(), RigError> {
-        Err(self.unsupported("install an app"))
-    }
-
-    async fn restart_app(&mut self) -> Result<(), RigError> {
-        Err(self.unsupported("restart an app"))
-    }
-
-    async fn forget(&mut self, _device: &str) -> Result<(), RigError> {
-        Err(self.unsupported("forget a device"))
-    }
-
-    async fn set_adapter_power(&mut self, _on: bool) -> Result<(), RigError> {
-        Err(self.unsupported("switch an adapter"))
     }
 
     async fn command(
@@ -137,6 +110,10 @@ impl VirtualNfcCloner {
 
 #[async_trait]
 impl Central for VirtualNfcCloner {
+    fn name(&self) -> &str {
+        &self.name
+    }
+
     fn address(&self) -> &str {
         &self.name
     }
@@ -150,30 +127,6 @@ impl Central for VirtualNfcCloner {
         _device: &str,
         _deadline: Duration,
     ) -> Result<LinkOutcome, RigError> {
-        Err(self.unsupported())
-    }
-
-    async fn stop_answering(
-        &mut self,
-        _device: &str,
-        _deadline: Duration,
-    ) -> Result<LinkOutcome, RigError> {
-        Err(self.unsupported())
-    }
-
-    async fn install_app(&mut self, _version: u32) -> Result<(), RigError> {
-        Err(self.unsupported())
-    }
-
-    async fn restart_app(&mut self) -> Result<(), RigError> {
-        Err(self.unsupported())
-    }
-
-    async fn forget(&mut self, _device: &str) -> Result<(), RigError> {
-        Err(self.unsupported())
-    }
-
-    async fn set_adapter_power(&mut self, _on: bool) -> Result<(), RigError> {
         Err(self.unsupported())
     }
 

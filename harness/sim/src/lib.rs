@@ -26,7 +26,7 @@ use crate::device_central::{DeviceCentral, VirtualNfcCloner};
 use crate::hardware::Hardware;
 use crate::psu::{Rail, VirtualPsu};
 use crate::radio::RadioPath;
-use crate::switch::{VirtualAttenuator, VirtualRelay};
+use crate::switch::{VirtualAttenuator, VirtualProbe, VirtualRelay};
 
 pub use battery::{LIPO, state_of_charge};
 
@@ -52,6 +52,11 @@ pub fn start(rig: &hil_scenario::Rig, seed: u64) -> hil_rig::Rig {
         let (request_tx, request_rx) = mpsc::channel(4);
         let (advert_tx, advert_rx) = watch::channel(Advert::default());
         let (button_tx, button_rx) = watch::channel(false);
+        let (probe_tx, probe_rx) = mpsc::unbounded_channel();
+        out.probes.insert(
+            device.name.clone(),
+            Box::new(VirtualProbe::new(device.name.clone(), probe_tx)),
+        );
         rails.insert(
             (feed.instrument.clone(), feed.channel),
             Rail {
@@ -86,6 +91,7 @@ pub fn start(rig: &hil_scenario::Rig, seed: u64) -> hil_rig::Rig {
             button: button_rx,
             peers: BTreeMap::new(),
             sniffer: sniffer.clone(),
+            probe: probe_rx,
         };
         boards.push((device, model, link, io));
     }

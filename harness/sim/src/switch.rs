@@ -1,9 +1,9 @@
-//! The virtual relay board and RF attenuator.
+//! The virtual relay board, RF attenuator and debug probe.
 
 use std::collections::BTreeMap;
 
 use async_trait::async_trait;
-use hil_rig::{Attenuator, Relay, RigError};
+use hil_rig::{Attenuator, Probe, Relay, RigError};
 use tokio::sync::watch;
 
 use crate::radio::RadioPath;
@@ -65,5 +65,29 @@ impl Attenuator for VirtualAttenuator {
         self.path
             .set_attenuation((db / Self::STEP_DB).round() * Self::STEP_DB);
         Ok(self.path.attenuation())
+    }
+}
+
+/// A debug probe on a virtual device: writes the image into its flash and resets it.
+pub struct VirtualProbe {
+    device: String,
+    flash: tokio::sync::mpsc::UnboundedSender<std::sync::Arc<hil_scenario::Profile>>,
+}
+
+impl VirtualProbe {
+    pub fn new(
+        device: String,
+        flash: tokio::sync::mpsc::UnboundedSender<std::sync::Arc<hil_scenario::Profile>>,
+    ) -> Self {
+        Self { device, flash }
+    }
+}
+
+#[async_trait]
+impl Probe for VirtualProbe {
+    async fn flash(&mut self, image: &hil_scenario::Image) -> Result<(), RigError> {
+        self.flash
+            .send(image.profile.clone())
+            .map_err(|_| RigError::new(format!("probe on {}", self.device), "the target is gone"))
     }
 }

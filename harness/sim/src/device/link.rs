@@ -85,11 +85,35 @@ impl Device {
                 let _ = reply.send(outcome);
             }
             LinkRequest::Initiate(initiate) => self.initiate(initiate).await?,
+            LinkRequest::Dfu {
+                peer,
+                image,
+                stop_at,
+                reply,
+            } => self.upload(&peer, image, stop_at, reply).await?,
+            LinkRequest::Soak {
+                peer,
+                key,
+                duration,
+                reply,
+            } => {
+                self.accept_connection(&peer);
+                let outcome = match self.secure(&peer, key) {
+                    LinkOutcome::Bonded => Ok(self.soak(&peer, duration).await?),
+                    LinkOutcome::Failed(failure) => Err(failure),
+                };
+                let link = match &outcome {
+                    Ok(_) => LinkOutcome::Bonded,
+                    Err(f) => LinkOutcome::Failed(f.clone()),
+                };
+                self.end_link(link);
+                let _ = reply.send(outcome);
+            }
         }
         Ok(())
     }
 
-    fn accept_connection(&self, peer: &Peer) {
+    pub(super) fn accept_connection(&self, peer: &Peer) {
         self.stop_advertising();
         self.log("inf", "bt", &format!("connected to {}", peer.address));
     }
@@ -238,7 +262,7 @@ impl Device {
     }
 
     /// Logs the disconnect and advertises again.
-    fn end_link(&self, outcome: LinkOutcome) {
+    pub(super) fn end_link(&self, outcome: LinkOutcome) {
         let reason = match outcome {
             LinkOutcome::Failed(LinkFailure::Disconnected(code)) => code,
             _ => REMOTE_USER_TERMINATED,
@@ -248,7 +272,10 @@ impl Device {
             "bt",
             &format!("disconnected (reason 0x{reason:02x})"),
         );
-        if reason != CONNECTION_TIMEOUT || self.profile.behaviour.readvertise_after_timeout {
+        let resetting = self.update.app_erased;
+        if !resetting
+            && (reason != CONNECTION_TIMEOUT || self.profile.behaviour.readvertise_after_timeout)
+        {
             self.start_advertising();
         }
     }

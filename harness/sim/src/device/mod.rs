@@ -4,6 +4,7 @@
 //! reacts to its button.
 
 mod button;
+mod dfu;
 mod initiate;
 mod link;
 mod lock;
@@ -110,6 +111,20 @@ pub enum LinkRequest {
     },
     /// Asks this device's firmware to start a link to another device (the ring to the lock).
     Initiate(Initiate),
+    /// Upload a firmware image; with `stop_at` the transfer stalls at that percentage.
+    Dfu {
+        peer: Peer,
+        image: Arc<Profile>,
+        stop_at: Option<u8>,
+        reply: oneshot::Sender<hil_rig::DfuOutcome>,
+    },
+    /// Hold an encrypted connection for `duration` and report how often it dropped.
+    Soak {
+        peer: Peer,
+        key: Key,
+        duration: Duration,
+        reply: oneshot::Sender<Result<u32, hil_rig::LinkFailure>>,
+    },
 }
 
 /// The device's wires to the rest of the virtual rig.
@@ -125,6 +140,8 @@ pub struct DeviceIo {
     pub peers: std::collections::BTreeMap<String, PeerLink>,
     /// What an NFC sniffer near this device records of its taps.
     pub sniffer: Sniffer,
+    /// Images the debug probe writes.
+    pub probe: mpsc::UnboundedReceiver<Arc<Profile>>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -134,6 +151,10 @@ enum ResetReason {
     ChargerWake,
     Button,
     FactoryReset,
+    /// Into a freshly uploaded image.
+    Update,
+    /// By the debug probe, after writing an image.
+    Probe,
 }
 
 impl ResetReason {
@@ -144,6 +165,8 @@ impl ResetReason {
             ResetReason::ChargerWake => "charger_wake",
             ResetReason::Button => "button",
             ResetReason::FactoryReset => "factory_reset",
+            ResetReason::Update => "update",
+            ResetReason::Probe => "probe",
         }
     }
 }
@@ -199,6 +222,7 @@ pub struct Device {
     keys_issued: u64,
     /// A peer that rejected our keys: the firmware keeps retrying it.
     retry_peer: Option<String>,
+    update: dfu::UpdateState,
     owner: Option<Peer>,
     codes: Vec<String>,
     bolt: Bolt,
@@ -235,6 +259,7 @@ impl Device {
             nfc_counter: 0,
             keys_issued: 0,
             retry_peer: None,
+            update: dfu::UpdateState::default(),
             owner: None,
             codes,
             bolt: Bolt::Locked,
@@ -374,12 +399,16 @@ impl Device {
         if let Err(end) = self.powered_sleep(self.hw.boot_time).await {
             return end;
         }
+        if let Err(end) = self.bootloader(reason).await {
+            return end;
+        }
         let behaviour = self.profile.behaviour.clone();
         let _ = self.io.console.send(format!(
             "*** Booting {} v{} ***",
             self.profile.name, self.profile.version
         ));
         self.log("inf", "pm", &format!("reset reason: {}", reason.name()));
+        self.after_boot();
         let (volts, soc) = self.state_of_charge();
         self.log("inf", "battery", &format!("{volts:.2} V, {soc} %"));
         self.report_lock_state();
@@ -459,6 +488,7 @@ impl Device {
                         self.log("inf", "battery", &format!("charging ({soc} %), pairing enabled"));
                     }
                 }
+                image = self.io.probe.recv() => return self.flashed(image),
                 request = self.io.requests.recv() => {
                     let Some(request) = request else {
                         return SessionEnd::Closed;
