@@ -31,8 +31,8 @@ fn outcomes_catalog() -> tempfile::TempDir {
     copy_scenario(dir.path(), F01, "F91-short-timeout", |s| {
         s.replace("timeout = \"10m\"", "timeout = \"1m\"")
     });
-    copy_scenario(dir.path(), F01, "F92-needs-a-hub", |s| {
-        s.replace("needs = [", "needs = [\"hub\", ")
+    copy_scenario(dir.path(), F01, "F92-needs-a-doorbell", |s| {
+        s.replace("needs = [", "needs = [\"doorbell\", ")
     });
     dir
 }
@@ -83,7 +83,7 @@ fn results_json_matches_its_published_schema() {
             (F01, "PASS"),
             ("F90-stale-snapshot", "FAIL"),
             ("F91-short-timeout", "TIMEOUT"),
-            ("F92-needs-a-hub", "SKIPPED"),
+            ("F92-needs-a-doorbell", "SKIPPED"),
         ])
     );
     // Each result names the firmware each device ran, and the rig.

@@ -325,10 +325,9 @@ impl Scenario {
         }
 
         let mut problems = Problems::default();
-        let profiles = self.profile_overrides(rig, &mut problems);
+        let (profiles, mut not_runnable) = self.profile_overrides(rig, &mut problems);
         let rig = &rig.with_profiles(&profiles);
         let mut incompatible = Vec::new();
-        let mut not_runnable = Vec::new();
         let mut steps = Vec::new();
         for phase in Phase::ALL {
             for (i, step) in self.file.phase(phase).iter().enumerate() {
@@ -394,12 +393,15 @@ impl Scenario {
     }
 
     /// The scenario's `[profiles]`, loaded; errors are located at the entry.
+    /// Also returns why the scenario cannot run, if `--profile` pinned a device to firmware of
+    /// another model (other transports) than the one the scenario is about.
     fn profile_overrides(
         &self,
         rig: &Rig,
         problems: &mut Problems,
-    ) -> BTreeMap<String, Arc<Profile>> {
+    ) -> (BTreeMap<String, Arc<Profile>>, Vec<String>) {
         let mut loaded = BTreeMap::new();
+        let mut not_runnable = Vec::new();
         for (device, path) in &self.file.profiles {
             if !rig.devices.contains_key(device) {
                 problems.push(self.source.error(
@@ -412,14 +414,26 @@ impl Scenario {
                 ));
                 continue;
             }
-            if rig.pinned.contains_key(device) {
+            let Some(wanted) = self.image(path, problems) else {
                 continue;
-            }
-            if let Some(profile) = self.image(path, problems) {
-                loaded.insert(device.clone(), profile.profile);
+            };
+            match (rig.pinned.contains_key(device), rig.devices.get(device)) {
+                (true, Some(d)) if d.profile.transports != wanted.profile.transports => {
+                    not_runnable.push(format!(
+                        "this scenario is about `{device}` running {} ({}); `--profile` gives it {} ({})",
+                        wanted.profile.name,
+                        transport_names(&wanted.profile.transports),
+                        d.profile.name,
+                        transport_names(&d.profile.transports)
+                    ));
+                }
+                (true, _) => {}
+                (false, _) => {
+                    loaded.insert(device.clone(), wanted.profile);
+                }
             }
         }
-        loaded
+        (loaded, not_runnable)
     }
 
     /// A firmware image (profile) named in this file, loaded; errors are located at the name.
@@ -1171,6 +1185,14 @@ impl fmt::Display for Setpoint {
         }
         Ok(())
     }
+}
+
+fn transport_names(transports: &[Transport]) -> String {
+    transports
+        .iter()
+        .map(|t| t.name())
+        .collect::<Vec<_>>()
+        .join("+")
 }
 
 /// A step's expectation once `incompatible` has been checked and replaced by the planner.

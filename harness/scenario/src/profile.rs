@@ -117,6 +117,8 @@ pub struct Behaviour {
     /// or an NFC tap), and keeps retrying a bonded lock.
     pub acts_as_central: bool,
     pub nfc_credential: NfcCredential,
+    /// A hub relays an accepted NFC credential to the lock it has included (over Z-Wave).
+    pub bridges: bool,
     /// A lock refuses a credential it has seen before (a replayed counter).
     pub nfc_replay_protection: bool,
     /// Size of this firmware image, for update transfers.
@@ -162,6 +164,7 @@ impl Default for Behaviour {
             acts_as_central: false,
             nfc_credential: NfcCredential::Rolling,
             nfc_replay_protection: true,
+            bridges: false,
             check_app_version: true,
             image_kb: 256,
             dfu_banks: DfuBanks::Dual,

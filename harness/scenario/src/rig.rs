@@ -48,6 +48,8 @@ pub enum SimModel {
     Ring,
     /// A smart lock: 4×AA alkaline pack, motor, BLE radio.
     Lock,
+    /// A home hub on a USB supply: NFC reader, Z-Wave and BLE radios.
+    Hub,
 }
 
 /// Which instrument channel feeds a device, and the most it may ever be given.

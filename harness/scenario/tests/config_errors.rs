@@ -126,12 +126,12 @@ fn a_rig_without_a_needed_capability_skips_instead_of_failing() {
     let path = write(
         dir.path(),
         "s.toml",
-        &GOOD.replace("\"central\"]", "\"central\", \"hub\"]"),
+        &GOOD.replace("\"central\"]", "\"central\", \"doorbell\"]"),
     );
     let scenario = Scenario::load(&path).unwrap();
     match scenario.plan(&virtual_rig()) {
         Err(PlanError::NotRunnable(reasons)) => {
-            assert_eq!(reasons, vec!["rig `virtual` has no `hub`".to_string()]);
+            assert_eq!(reasons, vec!["rig `virtual` has no `doorbell`".to_string()]);
         }
         other => panic!("expected NotRunnable, got {other:?}"),
     }

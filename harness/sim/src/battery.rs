@@ -22,6 +22,9 @@ pub const ALKALINE_4XAA: OcvCurve = &[
     (6.4, 100.0),
 ];
 
+/// A mains adapter: "full" whenever it is within USB's tolerance.
+pub const USB_SUPPLY: OcvCurve = &[(4.4, 0.0), (4.75, 100.0)];
+
 /// State of charge in whole percent, linearly interpolated and clamped to 0..=100.
 pub fn state_of_charge(curve: OcvCurve, volts: f64) -> u8 {
     let (first, last) = (curve[0], curve[curve.len() - 1]);

@@ -109,6 +109,32 @@ impl Hardware {
                 retention_holdup: Duration::from_millis(50),
                 motor: None,
             },
+            // A hub on a 5 V USB supply: slow to boot (Linux), no battery, no motor.
+            SimModel::Hub => Hardware {
+                chemistry: crate::battery::USB_SUPPLY,
+                wiring_ohms: 0.2,
+                brownout_volts: 4.4,
+                power_on_volts: 4.6,
+                charger_wake_volts: None,
+                idle_amps: 0.35,
+                gauge_pulse_amps: 0.35,
+                pairing_peak_amps: 0.5,
+                sag_after: Duration::from_millis(100),
+                boot_time: Duration::from_secs(20),
+                pairing_time: Duration::from_secs(5),
+                tx_dbm: 4.0,
+                tx_droop: None,
+                button: Button {
+                    factory_reset_hold: Duration::from_secs(10),
+                    reset_window_max: None,
+                    reset_needs_charger: false,
+                    other_press_reboots: true,
+                    beeps: false,
+                    radio_delay_after_reset: Duration::from_secs(5),
+                },
+                retention_holdup: Duration::from_millis(10),
+                motor: None,
+            },
             // A lock: 4×AA into a 3.3 V regulator; no charger.
             SimModel::Lock => Hardware {
                 chemistry: ALKALINE_4XAA,

@@ -45,7 +45,7 @@ impl Device {
         Ok(())
     }
 
-    async fn initiate_op(
+    pub(super) async fn initiate_op(
         &mut self,
         target: &str,
         op: InitiateOp,
@@ -55,8 +55,11 @@ impl Device {
         };
         let shared =
             |t: Transport| self.profile.transports.contains(&t) && peer.transports.contains(&t);
-        let outcome = if shared(Transport::Ble) {
-            self.over_ble(target, &peer, op).await?
+        let radio = [Transport::Ble, Transport::Zwave]
+            .into_iter()
+            .find(|t| shared(*t));
+        let outcome = if let Some(radio) = radio {
+            self.over_radio(target, &peer, radio, op).await?
         } else if shared(Transport::Nfc) {
             self.over_nfc(&peer, op).await?
         } else {
@@ -80,16 +83,22 @@ impl Device {
         Ok(outcome)
     }
 
-    async fn over_ble(
+    /// A link over BLE or Z-Wave (S2): the same connect, pair and secure exchange.
+    async fn over_radio(
         &mut self,
         target: &str,
         peer: &PeerLink,
+        radio: Transport,
         op: InitiateOp,
     ) -> Result<LinkOutcome, SessionEnd> {
         if !peer.advert.borrow().on {
             return Ok(LinkOutcome::Failed(LinkFailure::NotFound));
         }
-        self.log("inf", "access", &format!("connecting to {target} over ble"));
+        self.log(
+            "inf",
+            "access",
+            &format!("connecting to {target} over {}", radio.name()),
+        );
         let me = Peer {
             address: self.address.clone(),
             role: Role::Device,
@@ -169,11 +178,28 @@ impl Device {
                 )));
             }
         };
+        // An unpowered reader has no field: nothing reads the tap.
+        if !peer.advert.borrow().on {
+            return Ok(LinkOutcome::Failed(LinkFailure::NotFound));
+        }
+        // An unpowered reader has no field: nothing reads the tap.
+        if !peer.advert.borrow().on {
+            return Ok(LinkOutcome::Failed(LinkFailure::NotFound));
+        }
         self.log("inf", "access", "tapping over nfc");
         let tap = self.next_tap();
         let (reply, answer) = oneshot::channel();
         let sent = peer.requests.send(LinkRequest::Nfc { tap, enroll, reply });
         Ok(exchange(sent.await.is_ok(), answer).await)
+    }
+
+    /// A device this one has a bond with: where a hub relays credentials.
+    pub(super) fn bonded_peer(&self) -> Option<String> {
+        self.io
+            .peers
+            .iter()
+            .find(|(_, peer)| self.bonds.key_for(&peer.address).is_some())
+            .map(|(name, _)| name.clone())
     }
 
     pub(super) fn next_retry(&self) -> Option<Instant> {

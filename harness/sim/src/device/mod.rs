@@ -17,7 +17,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use hil_rig::{CommandOutcome, DeviceCommand, LinkOutcome};
-use hil_scenario::Profile;
+use hil_scenario::{Profile, Transport};
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio::time::{Instant, sleep_until};
 
@@ -376,7 +376,19 @@ impl Device {
     }
 
     fn start_advertising(&self) {
-        self.log("inf", "bt", &format!("advertising as {}", self.name));
+        // What "reachable" looks like on this device's radios.
+        let announce = if self.profile.transports.contains(&Transport::Ble) {
+            ("bt", "advertising")
+        } else if self.profile.transports.contains(&Transport::Zwave) {
+            ("zwave", "listening")
+        } else {
+            ("nfc", "ready")
+        };
+        self.log(
+            "inf",
+            announce.0,
+            &format!("{} as {}", announce.1, self.name),
+        );
         self.io.advert.send_replace(Advert {
             on: true,
             tx_dbm: self.tx_dbm(),

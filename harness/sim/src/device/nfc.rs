@@ -75,8 +75,20 @@ impl Device {
             self.nfc_enrolled.insert(tap.id, counter);
         }
         self.log("inf", "nfc", "credential accepted");
-        self.actuate(true).await?;
-        Ok(LinkOutcome::Bonded)
+        if !self.profile.behaviour.bridges {
+            self.actuate(true).await?;
+            return Ok(LinkOutcome::Bonded);
+        }
+        let Some(lock) = self.bonded_peer() else {
+            self.log("wrn", "bridge", "no lock included");
+            return Ok(refused("no_lock"));
+        };
+        self.log("inf", "bridge", &format!("relaying to {lock}"));
+        self.initiate_op(
+            &lock,
+            super::initiate::InitiateOp::Command(hil_rig::DeviceCommand::Unlock),
+        )
+        .await
     }
 }
 
