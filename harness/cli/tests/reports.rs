@@ -400,3 +400,59 @@ fn quiet_prints_only_what_did_not_pass_and_logs_get_progress_lines() {
     );
     assert!(!normal.stdout.contains("[4/4]"), "{}", normal.stdout);
 }
+
+/// A debug build prints its bond keys; none may reach the terminal, a report file or a bundle.
+#[test]
+fn bond_keys_in_device_logs_never_reach_any_output() {
+    let reports = tempfile::tempdir().unwrap();
+    // F01 bonds (the key is printed) and, with the debug build's other version, fails its
+    // snapshot, so a support bundle is written too.
+    let (code, stdout, run_dir) = run(
+        &[
+            F01,
+            "-v",
+            "--profile",
+            "ring=fixtures/profiles/ring-fw-2.1-debug.toml",
+        ],
+        reports.path(),
+    );
+    assert_eq!(code, Some(1), "{stdout}");
+    let key = regex::Regex::new(r"(?i)ltk\s*(0x)?[0-9a-f]{8,}").unwrap();
+    let mut outputs = vec![("stdout".to_string(), stdout)];
+    for entry in walk(&run_dir) {
+        if entry.extension().is_some_and(|e| e == "gz") {
+            outputs.extend(unpack(&entry));
+        } else {
+            outputs.push((
+                entry.display().to_string(),
+                std::fs::read_to_string(&entry).unwrap(),
+            ));
+        }
+    }
+    assert!(
+        outputs
+            .iter()
+            .any(|(name, body)| name.ends_with("events.jsonl") && body.contains("LTK <redacted>")),
+        "the device did print a key, and it was redacted"
+    );
+    assert!(
+        outputs.iter().any(|(name, _)| name.ends_with("device.log")),
+        "a bundle was checked"
+    );
+    for (name, body) in &outputs {
+        assert!(!key.is_match(body), "a bond key leaked into {name}");
+    }
+}
+
+fn walk(dir: &Path) -> Vec<PathBuf> {
+    let mut files = Vec::new();
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_dir() {
+            files.extend(walk(&path));
+        } else {
+            files.push(path);
+        }
+    }
+    files
+}

@@ -218,6 +218,8 @@ fn spawn_monitor(
         loop {
             match console.read_line().await {
                 Ok(Some(line)) => {
+                    // Secrets go before anything else sees the line.
+                    let line = profile.redact(&line).into_owned();
                     let recognised = profile.recognise(&line);
                     bus.emit(EventKind::ConsoleLine {
                         device: device.clone(),

@@ -29,6 +29,16 @@ struct ProfileFile {
 #[serde(deny_unknown_fields)]
 struct RulesFile {
     rule: Vec<RuleSpec>,
+    /// Extra secrets this firmware prints: the first capture group of each match is replaced.
+    #[serde(default)]
+    redact: Vec<RedactSpec>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RedactSpec {
+    #[serde(rename = "match")]
+    pattern: Spanned<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -117,6 +127,8 @@ pub struct Behaviour {
     /// or an NFC tap), and keeps retrying a bonded lock.
     pub acts_as_central: bool,
     pub nfc_credential: NfcCredential,
+    /// A debug build that prints bond keys to its log (they must never reach a report).
+    pub logs_keys: bool,
     /// A hub relays an accepted NFC credential to the lock it has included (over Z-Wave).
     pub bridges: bool,
     /// A lock refuses a credential it has seen before (a replayed counter).
@@ -165,6 +177,7 @@ impl Default for Behaviour {
             nfc_credential: NfcCredential::Rolling,
             nfc_replay_protection: true,
             bridges: false,
+            logs_keys: false,
             check_app_version: true,
             image_kb: 256,
             dfu_banks: DfuBanks::Dual,
@@ -188,7 +201,16 @@ pub struct Profile {
     pub transports: Vec<Transport>,
     pub behaviour: Behaviour,
     pub rules: Vec<Rule>,
+    /// Secrets this firmware prints, on top of the keys every profile redacts.
+    pub redactions: Vec<Regex>,
 }
+
+/// Bond keys (LTK, IRK, CSRK), passkeys and NFC keys as firmware logs print them: label kept,
+/// value replaced.
+static SECRETS: std::sync::LazyLock<Regex> = std::sync::LazyLock::new(|| {
+    Regex::new(r"(?i)\b(ltk|irk|csrk|passkey|nfc key|link key)(\s*[:=]?\s*)(?:0x)?[0-9a-f]{4,}")
+        .expect("valid regex")
+});
 
 #[derive(Debug)]
 pub struct Rule {
@@ -222,13 +244,14 @@ impl Profile {
             ),
             other => other,
         })?;
-        let rules = compile_rules(&rules_source)?;
+        let (rules, redactions) = compile_rules(&rules_source)?;
         Ok(Profile {
             name: file.name,
             version: file.version,
             transports: file.transports,
             behaviour: file.behaviour,
             rules,
+            redactions,
         })
     }
 
@@ -238,6 +261,21 @@ impl Profile {
         seen.sort_unstable();
         seen.dedup();
         seen.into_iter()
+    }
+
+    /// The line with every secret replaced by `<redacted>`. Applied to console lines before
+    /// anything else sees them, so no report, bundle or terminal can leak a key.
+    pub fn redact<'a>(&self, line: &'a str) -> std::borrow::Cow<'a, str> {
+        let mut out = SECRETS.replace_all(line, "${1}${2}<redacted>");
+        for pattern in &self.redactions {
+            if let Some(secret) = pattern.captures(&out).and_then(|c| c.get(1)) {
+                let range = secret.range();
+                let mut owned = out.into_owned();
+                owned.replace_range(range, "<redacted>");
+                out = std::borrow::Cow::Owned(owned);
+            }
+        }
+        out
     }
 
     /// The first rule that matches the line, as an event.
@@ -259,7 +297,7 @@ impl Profile {
     }
 }
 
-fn compile_rules(source: &SourceFile) -> Result<Vec<Rule>, ConfigErrors> {
+fn compile_rules(source: &SourceFile) -> Result<(Vec<Rule>, Vec<Regex>), ConfigErrors> {
     let file: RulesFile = source.parse()?;
     let mut problems = Problems::default();
     let mut rules = Vec::new();
@@ -297,7 +335,23 @@ fn compile_rules(source: &SourceFile) -> Result<Vec<Rule>, ConfigErrors> {
             event: spec.event,
         });
     }
-    problems.finish(rules)
+    let mut redactions = Vec::new();
+    for spec in file.redact {
+        match Regex::new(spec.pattern.get_ref()) {
+            Ok(regex) if regex.captures_len() > 1 => redactions.push(regex),
+            Ok(_) => problems.push(source.error(
+                spec.pattern.span(),
+                "a redaction needs a capture group around the secret",
+                Some("e.g. 'token=(\\w+)'".into()),
+            )),
+            Err(e) => problems.push(source.error(
+                spec.pattern.span(),
+                "invalid regular expression",
+                Some(e.to_string()),
+            )),
+        }
+    }
+    problems.finish((rules, redactions))
 }
 
 pub(crate) fn list_or_none(items: &[&str]) -> String {
@@ -305,5 +359,42 @@ pub(crate) fn list_or_none(items: &[&str]) -> String {
         "none".into()
     } else {
         items.join(", ")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn profile(redactions: Vec<Regex>) -> Profile {
+        Profile {
+            name: "fw".into(),
+            version: "1".into(),
+            transports: vec![],
+            behaviour: Behaviour::default(),
+            rules: vec![],
+            redactions,
+        }
+    }
+
+    #[test]
+    fn keys_and_passkeys_are_redacted_and_labels_kept() {
+        let p = profile(vec![Regex::new(r"session token (\w+)").unwrap()]);
+        assert_eq!(
+            p.redact(
+                "[00:01] <dbg> keys: LTK 0x00112233445566778899aabbccddeeff for C0:11:22:33:44:55"
+            ),
+            "[00:01] <dbg> keys: LTK <redacted> for C0:11:22:33:44:55"
+        );
+        assert_eq!(p.redact("pair: passkey 123456"), "pair: passkey <redacted>");
+        assert_eq!(p.redact("irk=ab12cd34ef"), "irk=<redacted>");
+        assert_eq!(
+            p.redact("app: session token s3cr3t ok"),
+            "app: session token <redacted> ok"
+        );
+        assert_eq!(
+            p.redact("bt: advertising as ring"),
+            "bt: advertising as ring"
+        );
     }
 }

@@ -254,6 +254,13 @@ impl Device {
         }
         self.retained.failures = 0;
         self.log("inf", "pair", &format!("bonded with {}", peer.address));
+        if self.profile.behaviour.logs_keys {
+            let ltk = format!(
+                "{key:016x}{:016x}",
+                key.rotate_left(17) ^ 0x5A5A_5A5A_5A5A_5A5A
+            );
+            self.log("dbg", "keys", &format!("LTK 0x{ltk} for {}", peer.address));
+        }
         if self.profile.behaviour.ownership && self.owner.is_none() && peer.role != Role::Device {
             self.log("inf", "owner", &format!("owned by {}", peer.role.name()));
             self.owner = Some(peer.clone());
