@@ -6,7 +6,7 @@ use std::time::SystemTime;
 
 use clap::Args;
 use hil_report::{Partition, PartitionRecord, Progress, ReportFiles, Terminal, Verbosity};
-use hil_runner::{EventBus, Planned, Reporter, RunOptions, SnapshotMode};
+use hil_runner::{EventBus, Interrupt, Planned, Reporter, RunOptions, SnapshotMode};
 
 use crate::catalog::{self, Catalog, CatalogError, ProfileOverride};
 use crate::{EXIT_CONFIG, EXIT_FAIL, EXIT_PASS};
@@ -75,6 +75,7 @@ pub fn run_command(args: &RunArgs) -> u8 {
         } else {
             SnapshotMode::WritePending
         },
+        interrupt: stop_on_signals(),
     };
     let (summary, _) =
         match hil_runner::run_all(&planned, &catalog.rig, &hil_sim::start, &bus, &options) {
@@ -213,6 +214,33 @@ pub fn validate(files: &[PathBuf], rig: &Path) -> u8 {
         }
         Err(e) => config_error(e.into()),
     }
+}
+
+/// Ctrl-C and SIGTERM stop the run cleanly: the scenario in progress goes through safe state and
+/// its report, and the rest is reported ABORTED.
+fn stop_on_signals() -> Interrupt {
+    use signal_hook::consts::{SIGINT, SIGTERM};
+    let interrupt = Interrupt::default();
+    match signal_hook::iterator::Signals::new([SIGINT, SIGTERM]) {
+        Ok(mut signals) => {
+            let raise = interrupt.clone();
+            std::thread::spawn(move || {
+                for signal in signals.forever() {
+                    let name = if signal == SIGINT {
+                        "SIGINT"
+                    } else {
+                        "SIGTERM"
+                    };
+                    eprintln!(
+                        "hil: {name}: stopping; the rig goes to its safe state and the reports are written"
+                    );
+                    raise.raise(name);
+                }
+            });
+        }
+        Err(e) => tracing::warn!("cannot watch for Ctrl-C: {e}"),
+    }
+    interrupt
 }
 
 fn config_error(e: CatalogError) -> u8 {

@@ -25,6 +25,7 @@ fn run(scenario: &Path, profiles: &[ProfileOverride], mode: SnapshotMode) -> Sce
         run_id: "catalog".into(),
         seed: 1,
         snapshot_mode: mode,
+        interrupt: Default::default(),
     };
     let (_, mut results) = run_all(
         &planned,
@@ -106,6 +107,7 @@ fn the_catalog_is_deterministic_for_a_seed() {
             run_id: "determinism".into(),
             seed,
             snapshot_mode: SnapshotMode::Check,
+            interrupt: Default::default(),
         };
         let (_, results) = run_all(
             &planned,

@@ -30,6 +30,7 @@ fn run_catalog_with(device: &str, mutant: &str) -> Vec<ScenarioResult> {
         run_id: "mutants".into(),
         seed: 1,
         snapshot_mode: SnapshotMode::Check,
+        interrupt: Default::default(),
     };
     run_all(
         &planned,

@@ -34,7 +34,8 @@ fn test_case(result: &ScenarioResult) -> TestCase {
         Outcome::Fail | Outcome::Timeout | Outcome::Incompatible => {
             TestCaseStatus::non_success(NonSuccessKind::Failure)
         }
-        Outcome::Error => TestCaseStatus::non_success(NonSuccessKind::Error),
+        // Neither stops the device's fault: the rig failed, or the operator stopped the run.
+        Outcome::Error | Outcome::Aborted => TestCaseStatus::non_success(NonSuccessKind::Error),
     };
     if let Some(message) = &result.message {
         status.set_message(message.as_str());

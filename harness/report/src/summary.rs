@@ -89,7 +89,9 @@ pub fn render(record: &RunRecord) -> String {
         for scenario in good {
             let r = &scenario.result;
             let note = match r.outcome {
-                Outcome::Skipped | Outcome::Incompatible => r.message.clone().unwrap_or_default(),
+                Outcome::Skipped | Outcome::Incompatible | Outcome::Aborted => {
+                    r.message.clone().unwrap_or_default()
+                }
                 Outcome::Pass | Outcome::Fail | Outcome::Error | Outcome::Timeout => {
                     r.warnings.join("; ")
                 }

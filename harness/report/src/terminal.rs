@@ -131,12 +131,13 @@ impl Terminal {
                 };
                 writeln!(
                     out,
-                    "hil: {} passed, {} failed, {} errors, {} timed out, {} incompatible, {} skipped; {} of rig time in {:.3}s wall{speedup}",
+                    "hil: {} passed, {} failed, {} errors, {} timed out, {} incompatible, {} aborted, {} skipped; {} of rig time in {:.3}s wall{speedup}",
                     t.pass,
                     t.fail,
                     t.error,
                     t.timeout,
                     t.incompatible,
+                    t.aborted,
                     t.skipped,
                     clock(Duration::from_secs_f64(summary.rig_secs)),
                     summary.wall_secs

@@ -123,6 +123,8 @@ pub enum Outcome {
     Skipped,
     /// Not run: two devices the scenario links share no transport; found at plan time.
     Incompatible,
+    /// Stopped by the operator (Ctrl-C, SIGTERM), or not started because the run was.
+    Aborted,
 }
 
 impl Outcome {
@@ -138,6 +140,7 @@ impl Outcome {
             Outcome::Timeout => "TIMEOUT",
             Outcome::Skipped => "SKIPPED",
             Outcome::Incompatible => "INCOMPATIBLE",
+            Outcome::Aborted => "ABORTED",
         }
     }
 }
@@ -258,6 +261,7 @@ pub struct Totals {
     pub timeout: usize,
     pub skipped: usize,
     pub incompatible: usize,
+    pub aborted: usize,
 }
 
 impl Totals {
@@ -269,11 +273,12 @@ impl Totals {
             Outcome::Timeout => &mut self.timeout,
             Outcome::Skipped => &mut self.skipped,
             Outcome::Incompatible => &mut self.incompatible,
+            Outcome::Aborted => &mut self.aborted,
         } += 1;
     }
 
     pub fn all_passed(&self) -> bool {
-        self.fail + self.error + self.timeout + self.incompatible == 0
+        self.fail + self.error + self.timeout + self.incompatible + self.aborted == 0
     }
 }
 

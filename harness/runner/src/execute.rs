@@ -9,11 +9,16 @@ use hil_scenario::{Action, DfuInterrupt, Expect, Plan, PlannedStep, PowerSetting
 use tokio::task::JoinHandle;
 use tokio::time::{Instant, sleep, timeout, timeout_at};
 
+use std::panic::AssertUnwindSafe;
+
+use futures_util::FutureExt;
+
 use crate::bus::EventBus;
 use crate::event::{
     EventKind, Firmware, InstrumentReadback, Measurement, Outcome, ScenarioResult, SnapshotStatus,
     Verdict,
 };
+use crate::interrupt::Interrupt;
 use crate::snapshot::{self, SnapshotMode};
 use crate::trace::recovery_trace;
 
@@ -34,6 +39,7 @@ pub struct ScenarioContext<'a> {
     pub seed: u64,
     pub snapshot_mode: SnapshotMode,
     pub rerun: String,
+    pub interrupt: Interrupt,
 }
 
 /// Why a step stopped the scenario.
@@ -96,19 +102,40 @@ pub async fn run_scenario(ctx: ScenarioContext<'_>, mut rig: hil_rig::Rig) -> Sc
         measurements: Vec::new(),
         cursor: (0, Duration::ZERO),
     };
-    let stop = match timeout(plan.timeout, executor.run_steps()).await {
-        Ok(Ok(())) => None,
-        Ok(Err(stop)) => Some(stop),
-        Err(_) => Some(Stop {
+    // A panic in a driver or a model is the rig's fault, and must not skip the safe state.
+    let steps = AssertUnwindSafe(timeout(plan.timeout, executor.run_steps())).catch_unwind();
+    let finished = tokio::select! {
+        biased;
+        cause = ctx.interrupt.raised() => Err(cause),
+        finished = steps => Ok(finished),
+    };
+    let stop = match finished {
+        Ok(Ok(Ok(Ok(())))) => None,
+        Ok(Ok(Ok(Err(stop)))) => Some(stop),
+        Ok(Ok(Err(_))) => Some(Stop {
             outcome: Outcome::Timeout,
             message: format!(
                 "scenario did not finish within its timeout of {}",
                 humantime::format_duration(plan.timeout)
             ),
         }),
+        Ok(Err(panic)) => Some(Stop {
+            outcome: Outcome::Error,
+            message: format!(
+                "panic in the harness or a driver: {}",
+                panic_message(&*panic)
+            ),
+        }),
+        Err(cause) => Some(Stop {
+            outcome: Outcome::Aborted,
+            message: format!("stopped by {cause}"),
+        }),
     };
     let measurements = std::mem::take(&mut executor.measurements);
-    sleep(SETTLE).await;
+    drop(executor);
+    if stop.as_ref().is_none_or(|s| s.outcome != Outcome::Aborted) {
+        sleep(SETTLE).await;
+    }
     let trace = recovery_trace(&bus.recorded_since(0));
     let teardown = safe_state(ctx.rig, &mut rig, bus).await;
     for monitor in monitors {
@@ -191,6 +218,14 @@ pub async fn run_scenario(ctx: ScenarioContext<'_>, mut rig: hil_rig::Rig) -> Sc
     };
     bus.emit(EventKind::ScenarioFinished(Box::new(result.clone())));
     result
+}
+
+fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
+    payload
+        .downcast_ref::<&str>()
+        .map(|s| s.to_string())
+        .or_else(|| payload.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "(no message)".into())
 }
 
 fn console_log(bus: &EventBus) -> String {

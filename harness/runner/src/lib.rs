@@ -6,6 +6,7 @@
 mod bus;
 mod event;
 mod execute;
+mod interrupt;
 mod run;
 pub mod snapshot;
 mod trace;
@@ -15,6 +16,7 @@ pub use event::{
     Event, EventKind, Firmware, InstrumentReadback, Measurement, Outcome, RunSummary,
     ScenarioResult, SnapshotStatus, Totals, Verdict,
 };
+pub use interrupt::Interrupt;
 pub use run::{Connect, Planned, RunOptions, run_all};
 pub use snapshot::SnapshotMode;
 pub use trace::recovery_trace;

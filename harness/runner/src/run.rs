@@ -7,6 +7,7 @@ use hil_scenario::Plan;
 use crate::bus::EventBus;
 use crate::event::{EventKind, Firmware, Outcome, RunSummary, ScenarioResult, SnapshotStatus};
 use crate::execute::{ScenarioContext, run_scenario};
+use crate::interrupt::Interrupt;
 use crate::snapshot::SnapshotMode;
 
 /// A scenario as the planner left it for this rig.
@@ -27,6 +28,8 @@ pub struct RunOptions {
     pub run_id: String,
     pub seed: u64,
     pub snapshot_mode: SnapshotMode,
+    /// Raised by Ctrl-C or SIGTERM: stops the scenario running and the rest of the run.
+    pub interrupt: Interrupt,
 }
 
 /// Connects the capabilities of a rig; called inside the scenario's runtime.
@@ -53,7 +56,7 @@ pub fn run_all(
     let mut results = Vec::new();
     for entry in planned {
         let result = match entry {
-            Planned::Ready(plan) => {
+            Planned::Ready(plan) if options.interrupt.cause().is_none() => {
                 let scenario_rig;
                 let rig = if plan.profiles.is_empty() {
                     rig
@@ -74,8 +77,21 @@ pub fn run_all(
                     seed,
                     snapshot_mode: options.snapshot_mode,
                     rerun: rerun_command(&plan.path, rig, options.seed),
+                    interrupt: options.interrupt.clone(),
                 };
                 runtime.block_on(async { run_scenario(ctx, connect(rig, seed)).await })
+            }
+            Planned::Ready(plan) => {
+                let cause = options.interrupt.cause().unwrap_or_default();
+                let not_run = NotRun {
+                    id: &plan.id,
+                    failure: &plan.failure,
+                    title: &plan.title,
+                    path: &plan.path,
+                    outcome: Outcome::Aborted,
+                    message: format!("not started: the run was stopped by {cause}"),
+                };
+                not_run.report(rig, bus, options)
             }
             Planned::NotRun {
                 id,
@@ -86,26 +102,15 @@ pub fn run_all(
                 reasons,
             } => {
                 tracing::debug!(%id, ?outcome, ?reasons, "not running scenario");
-                let result = ScenarioResult {
-                    id: id.clone(),
-                    failure: failure.clone(),
-                    title: title.clone(),
-                    path: path.clone(),
-                    rig: rig.name.clone(),
-                    firmware: Firmware::of_rig(rig),
+                let not_run = NotRun {
+                    id,
+                    failure,
+                    title,
+                    path,
                     outcome: *outcome,
-                    message: Some(reasons.join("; ")),
-                    warnings: Vec::new(),
-                    measurements: Vec::new(),
-                    snapshot: SnapshotStatus::NotChecked,
-                    rig_secs: 0.0,
-                    wall_secs: 0.0,
-                    seed: options.seed,
-                    rerun: rerun_command(path, rig, options.seed),
-                    log: String::new(),
+                    message: reasons.join("; "),
                 };
-                bus.emit(EventKind::ScenarioFinished(Box::new(result.clone())));
-                result
+                not_run.report(rig, bus, options)
             }
         };
         summary.totals.add(result.outcome);
@@ -115,6 +120,46 @@ pub fn run_all(
     summary.wall_secs = wall.elapsed().as_secs_f64();
     bus.emit(EventKind::RunFinished(summary.clone()));
     Ok((summary, results))
+}
+
+/// A scenario decided without running it.
+struct NotRun<'a> {
+    id: &'a str,
+    failure: &'a str,
+    title: &'a str,
+    path: &'a std::path::Path,
+    outcome: Outcome,
+    message: String,
+}
+
+impl NotRun<'_> {
+    fn report(
+        self,
+        rig: &hil_scenario::Rig,
+        bus: &EventBus,
+        options: &RunOptions,
+    ) -> ScenarioResult {
+        let result = ScenarioResult {
+            id: self.id.to_string(),
+            failure: self.failure.to_string(),
+            title: self.title.to_string(),
+            path: self.path.to_path_buf(),
+            rig: rig.name.clone(),
+            firmware: Firmware::of_rig(rig),
+            outcome: self.outcome,
+            message: Some(self.message),
+            warnings: Vec::new(),
+            measurements: Vec::new(),
+            snapshot: SnapshotStatus::NotChecked,
+            rig_secs: 0.0,
+            wall_secs: 0.0,
+            seed: options.seed,
+            rerun: rerun_command(self.path, rig, options.seed),
+            log: String::new(),
+        };
+        bus.emit(EventKind::ScenarioFinished(Box::new(result.clone())));
+        result
+    }
 }
 
 /// Each scenario gets its own seed, derived from the run's, so adding a scenario changes no other.

@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
 use hil_runner::{
-    Connect, Event, EventBus, EventKind, InstrumentReadback, Outcome, Planned, Reporter,
+    Connect, Event, EventBus, EventKind, InstrumentReadback, Interrupt, Outcome, Planned, Reporter,
     RunOptions, ScenarioResult, SnapshotMode, SnapshotStatus, run_all,
 };
 use hil_scenario::{Rig, Scenario};
@@ -44,6 +44,7 @@ fn run_with(body: &str, mode: SnapshotMode, connect: &Connect<'_>) -> (ScenarioR
         run_id: "test".into(),
         seed: 7,
         snapshot_mode: mode,
+        interrupt: Default::default(),
     };
     let (_, mut results) = run_all(
         &[Planned::Ready(Box::new(plan))],
@@ -274,4 +275,118 @@ fn a_missing_snapshot_fails_and_is_offered_for_review() {
         trace,
         "lock:\n  setup:\n    firmware version=1.4.2\n    boot reason=power_on\n    battery\n    bolt position=locked\n    codes count=3 digest=fa15\n    advertising"
     );
+}
+
+/// Runs plans with an interrupt the test controls.
+fn run_plans(
+    bodies: &[&str],
+    connect: &Connect<'_>,
+    interrupt: Interrupt,
+) -> (Vec<ScenarioResult>, Vec<Event>) {
+    let dir = tempfile::tempdir().unwrap();
+    let rig = Rig::load(&repo().join("rigs/virtual.toml")).unwrap();
+    let planned: Vec<Planned> = bodies
+        .iter()
+        .enumerate()
+        .map(|(i, body)| {
+            let path = dir.path().join(format!("t{i}.toml"));
+            std::fs::write(
+                &path,
+                format!("{}{body}", HEADER.replace("\"T\"", &format!("\"T{i}\""))),
+            )
+            .unwrap();
+            Planned::Ready(Box::new(
+                Scenario::load(&path)
+                    .unwrap()
+                    .plan(&rig)
+                    .unwrap_or_else(|e| panic!("{e:?}")),
+            ))
+        })
+        .collect();
+    let events = Arc::new(Mutex::new(Vec::new()));
+    let bus = EventBus::new(vec![Box::new(Collect(events.clone()))]);
+    let options = RunOptions {
+        run_id: "test".into(),
+        seed: 7,
+        snapshot_mode: SnapshotMode::Accept,
+        interrupt,
+    };
+    let (_, results) = run_all(&planned, &rig, connect, &bus, &options).unwrap();
+    let events = events.lock().unwrap().clone();
+    (results, events)
+}
+
+#[test]
+fn an_operator_interrupt_aborts_through_safe_state_and_skips_the_rest() {
+    let interrupt = Interrupt::default();
+    let raise = interrupt.clone();
+    // Ctrl-C arrives 30 s (rig time) into the first scenario.
+    let connect = move |rig: &Rig, seed| {
+        let raise = raise.clone();
+        tokio::spawn(async move {
+            tokio::time::sleep(std::time::Duration::from_secs(30)).await;
+            raise.raise("SIGINT");
+        });
+        hil_sim::start(rig, seed)
+    };
+    let long = format!("{LOW_RING}[[reproduce]]\nwait = \"5m\"\n");
+    let (results, events) = run_plans(&[&long, &long], &connect, interrupt);
+    assert_eq!(results[0].outcome, Outcome::Aborted, "{:?}", results[0]);
+    assert_eq!(results[0].message.as_deref(), Some("stopped by SIGINT"));
+    assert!(
+        (30.0..31.0).contains(&results[0].rig_secs),
+        "stopped at once: {}",
+        results[0].rig_secs
+    );
+    assert_eq!(results[1].outcome, Outcome::Aborted);
+    assert!(
+        results[1]
+            .message
+            .as_deref()
+            .unwrap()
+            .starts_with("not started")
+    );
+    assert_safe(&events);
+    assert!(
+        matches!(events.last().unwrap().kind, EventKind::RunFinished(_)),
+        "the report is complete"
+    );
+}
+
+/// A driver that panics when asked to set a voltage (a bug), but can still switch off.
+struct PanickingPsu(Box<dyn hil_rig::PowerSupply>);
+
+#[async_trait::async_trait]
+impl hil_rig::PowerSupply for PanickingPsu {
+    async fn apply(
+        &mut self,
+        _channel: u8,
+        _setpoint: hil_scenario::Setpoint,
+    ) -> Result<hil_rig::Readback, hil_rig::RigError> {
+        panic!("index out of bounds in the SCPI reply parser");
+    }
+
+    async fn off(&mut self, channel: u8) -> Result<hil_rig::Readback, hil_rig::RigError> {
+        self.0.off(channel).await
+    }
+}
+
+#[test]
+fn a_panic_in_a_driver_is_an_error_and_still_reaches_safe_state() {
+    let buggy = |rig: &Rig, seed| {
+        let mut connected = hil_sim::start(rig, seed);
+        let psu = connected.power.remove("psu").unwrap();
+        connected
+            .power
+            .insert("psu".into(), Box::new(PanickingPsu(psu)));
+        connected
+    };
+    let (results, events) = run_plans(&[LOW_RING], &buggy, Interrupt::default());
+    assert_eq!(results[0].outcome, Outcome::Error, "{:?}", results[0]);
+    let message = results[0].message.as_deref().unwrap();
+    assert!(
+        message.contains("panic") && message.contains("SCPI reply parser"),
+        "{message}"
+    );
+    assert_safe(&events);
 }
