@@ -6,6 +6,7 @@ use std::time::SystemTime;
 
 use clap::Args;
 use hil_report::{Partition, PartitionRecord, Progress, ReportFiles, Terminal, Verbosity};
+use hil_runner::lock::RigLock;
 use hil_runner::{EventBus, Interrupt, Planned, Reporter, RunOptions, SnapshotMode};
 
 use crate::catalog::{self, Catalog, CatalogError, ProfileOverride};
@@ -53,6 +54,10 @@ pub fn run_command(args: &RunArgs) -> u8 {
     let planned = match catalog.plan() {
         Ok(p) => p,
         Err(e) => return config_error(e.into()),
+    };
+    let _lock = match lock_rig(&catalog.rig) {
+        Ok(lock) => lock,
+        Err(code) => return code,
     };
     let run_id = run_id();
     let dir = match unique_dir(&args.report_dir, &run_id) {
@@ -214,6 +219,31 @@ pub fn validate(files: &[PathBuf], rig: &Path) -> u8 {
         }
         Err(e) => config_error(e.into()),
     }
+}
+
+/// Takes the rig for this run; restores its safe state first if the last run died holding it.
+fn lock_rig(rig: &hil_scenario::Rig) -> Result<RigLock, u8> {
+    let dir = std::env::var_os("HIL_LOCK_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| std::env::temp_dir().join("hil-locks"));
+    let lock = RigLock::acquire(&dir, &rig.name).map_err(|e| {
+        eprintln!("error: {e}");
+        EXIT_CONFIG
+    })?;
+    if let Some(last) = &lock.unclean {
+        eprintln!(
+            "hil: the last run on rig `{}` (pid {} on {}, since {}) did not finish cleanly; restoring the safe state first",
+            rig.name, last.pid, last.host, last.since
+        );
+        match hil_runner::restore_safe_state(rig, &hil_sim::start) {
+            Ok(lines) => lines.iter().for_each(|l| eprintln!("hil:   {l}")),
+            Err(e) => {
+                eprintln!("error: cannot restore the safe state: {e}");
+                return Err(EXIT_CONFIG);
+            }
+        }
+    }
+    Ok(lock)
 }
 
 /// Ctrl-C and SIGTERM stop the run cleanly: the scenario in progress goes through safe state and

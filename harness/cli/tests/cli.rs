@@ -1,23 +1,8 @@
 //! The `hil` binary as users run it: exit codes, reports, located errors.
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+mod common;
 
-fn repo() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
-}
-
-fn hil(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_hil"))
-        .args(args)
-        .current_dir(repo())
-        .output()
-        .expect("hil runs")
-}
-
-fn text(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).into_owned()
-}
+use common::{hil, hil_locked_in, repo, text};
 
 /// A copy of the catalog in a temp dir, so runs can write snapshots without touching the repo.
 fn catalog_copy() -> tempfile::TempDir {
@@ -235,4 +220,51 @@ fn validate_accepts_the_catalog() {
     let out = hil(&["validate"]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
     assert!(text(&out.stdout).contains("valid against rig `virtual`"));
+}
+
+#[test]
+fn a_second_run_on_the_same_rig_is_refused_naming_the_holder() {
+    let locks = tempfile::tempdir().unwrap();
+    let held = hil_runner::lock::RigLock::acquire(locks.path(), "virtual").unwrap();
+    let out = hil_locked_in(&["run", "F01"], locks.path());
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = text(&out.stderr);
+    assert!(
+        stderr.contains(&format!(
+            "rig `virtual` is in use by pid {}",
+            std::process::id()
+        )),
+        "{stderr}"
+    );
+    drop(held);
+}
+
+#[test]
+fn a_run_that_died_holding_the_rig_gets_its_safe_state_restored_first() {
+    let locks = tempfile::tempdir().unwrap();
+    let reports = tempfile::tempdir().unwrap();
+    let dead =
+        r#"{ "pid": 999999, "host": "bench-7", "since": "2026-11-24T03:00:00Z", "clean": false }"#;
+    std::fs::write(locks.path().join("virtual.lock"), dead).unwrap();
+    let out = hil_locked_in(
+        &[
+            "run",
+            "F01",
+            "--report-dir",
+            &reports.path().display().to_string(),
+        ],
+        locks.path(),
+    );
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    assert!(
+        stderr
+            .contains("(pid 999999 on bench-7, since 2026-11-24T03:00:00Z) did not finish cleanly"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("psu ch1: off"), "{stderr}");
+    let after: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(locks.path().join("virtual.lock")).unwrap())
+            .unwrap();
+    assert_eq!(after["clean"], true, "this run finished cleanly");
 }

@@ -102,10 +102,10 @@ impl ReportFiles {
 
 impl Reporter for ReportFiles {
     fn on_event(&mut self, event: &Event) {
-        if self.error.is_none() {
-            if let Err(e) = self.record(event) {
-                self.error = Some(e);
-            }
+        if self.error.is_none()
+            && let Err(e) = self.record(event)
+        {
+            self.error = Some(e);
         }
     }
 }

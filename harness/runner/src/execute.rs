@@ -146,11 +146,11 @@ pub async fn run_scenario(ctx: ScenarioContext<'_>, mut rig: hil_rig::Rig) -> Sc
         Some(stop) => (stop.outcome, Some(stop.message)),
         None => (Outcome::Pass, None),
     };
-    if let Err(e) = teardown {
-        if outcome == Outcome::Pass {
-            outcome = Outcome::Error;
-            message = Some(format!("safe state not reached: {e}"));
-        }
+    if let Err(e) = teardown
+        && outcome == Outcome::Pass
+    {
+        outcome = Outcome::Error;
+        message = Some(format!("safe state not reached: {e}"));
     }
     let mut warnings = Vec::new();
     for m in &measurements {

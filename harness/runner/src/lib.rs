@@ -7,6 +7,7 @@ mod bus;
 mod event;
 mod execute;
 mod interrupt;
+pub mod lock;
 mod run;
 pub mod snapshot;
 mod trace;
@@ -17,6 +18,6 @@ pub use event::{
     ScenarioResult, SnapshotStatus, Totals, Verdict,
 };
 pub use interrupt::Interrupt;
-pub use run::{Connect, Planned, RunOptions, run_all};
+pub use run::{Connect, Planned, RunOptions, restore_safe_state, run_all};
 pub use snapshot::SnapshotMode;
 pub use trace::recovery_trace;

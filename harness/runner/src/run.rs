@@ -176,3 +176,36 @@ fn rerun_command(scenario: &std::path::Path, rig: &hil_scenario::Rig, seed: u64)
         rig.path.display()
     )
 }
+
+/// Switches off every supply channel that feeds a device, outside any run: after a crash, or by
+/// hand (`hil rig safe`). Returns one line per channel.
+pub fn restore_safe_state(
+    rig: &hil_scenario::Rig,
+    connect: &Connect<'_>,
+) -> std::io::Result<Vec<String>> {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .start_paused(rig.is_virtual())
+        .build()?;
+    runtime.block_on(async {
+        let mut connected = connect(rig, 0);
+        let mut lines = Vec::new();
+        for feed in rig.devices.values().filter_map(|d| d.power.as_ref()) {
+            let line = match connected.power.get_mut(&feed.instrument) {
+                None => format!("{} ch{}: not connected", feed.instrument, feed.channel),
+                Some(psu) => match psu.off(feed.channel).await {
+                    Ok(r) => format!(
+                        "{} ch{}: off (reads {:.3} V, output {})",
+                        feed.instrument,
+                        feed.channel,
+                        r.volts,
+                        if r.output_on { "ON" } else { "off" }
+                    ),
+                    Err(e) => format!("{} ch{}: ERROR {e}", feed.instrument, feed.channel),
+                },
+            };
+            lines.push(line);
+        }
+        Ok(lines)
+    })
+}

@@ -269,17 +269,17 @@ impl Scenario {
             ));
         }
         for need in &file.needs {
-            if let Some((_, cap)) = need.get_ref().split_once('.') {
-                if !DEVICE_CAPABILITIES.contains(&cap) {
-                    problems.push(source.error(
-                        need.span(),
-                        format!("unknown capability `{cap}`"),
-                        Some(format!(
-                            "expected `central`, `<device>` or `<device>.{{{}}}`",
-                            DEVICE_CAPABILITIES.join(",")
-                        )),
-                    ));
-                }
+            if let Some((_, cap)) = need.get_ref().split_once('.')
+                && !DEVICE_CAPABILITIES.contains(&cap)
+            {
+                problems.push(source.error(
+                    need.span(),
+                    format!("unknown capability `{cap}`"),
+                    Some(format!(
+                        "expected `central`, `<device>` or `<device>.{{{}}}`",
+                        DEVICE_CAPABILITIES.join(",")
+                    )),
+                ));
             }
         }
         if Phase::ALL.iter().all(|p| file.phase(*p).is_empty()) {
@@ -938,14 +938,14 @@ impl Scenario {
                     return None;
                 };
                 let db = *a.db.get_ref();
-                if let Some((max, step)) = attenuator.driver.attenuation_range() {
-                    if !(0.0..=max).contains(&db) || (db / step).fract() != 0.0 {
-                        problems.push(src.error(
+                if let Some((max, step)) = attenuator.driver.attenuation_range()
+                    && (!(0.0..=max).contains(&db) || (db / step).fract() != 0.0)
+                {
+                    problems.push(src.error(
                             a.db.span(),
                             format!("{db} dB is not a setting of `{}`: expected 0..={max} dB in {step} dB steps", attenuator.name),
                             None,
                         ));
-                    }
                 }
                 Some(Action::Attenuate {
                     instrument: attenuator.name.clone(),

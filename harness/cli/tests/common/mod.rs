@@ -1,5 +1,8 @@
-//! What the report tests share: running the `hil` binary, and scenario catalogs made from
-//! `scenarios/` in temp dirs.
+//! What the CLI tests share: running the `hil` binary (each run with its own rig locks), and
+//! scenario catalogs made from `scenarios/` in temp dirs.
+
+// Each test crate that includes this module uses only part of it.
+#![allow(dead_code)]
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -10,10 +13,19 @@ pub fn repo() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
 }
 
+/// Runs `hil` from the repository root. Each call gets its own rig-lock directory: tests run in
+/// parallel, and real runs on one rig must not.
 pub fn hil(args: &[&str]) -> Output {
+    let locks = tempfile::tempdir().unwrap();
+    hil_locked_in(args, locks.path())
+}
+
+/// Runs `hil` with its rig locks in `locks`.
+pub fn hil_locked_in(args: &[&str], locks: &Path) -> Output {
     Command::new(env!("CARGO_BIN_EXE_hil"))
         .args(args)
         .current_dir(repo())
+        .env("HIL_LOCK_DIR", locks)
         .output()
         .expect("hil runs")
 }

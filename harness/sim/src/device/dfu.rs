@@ -133,14 +133,14 @@ impl Device {
             );
             self.profile = previous;
         }
-        if let Some((image, at)) = &self.update.partial {
-            if self.profile.behaviour.dfu_banks == DfuBanks::Dual {
-                let note = format!(
-                    "slot 1 incomplete ({at} %, {} {}), booting the current image",
-                    image.name, image.version
-                );
-                self.log("wrn", "mcuboot", &note);
-            }
+        if let Some((image, at)) = &self.update.partial
+            && self.profile.behaviour.dfu_banks == DfuBanks::Dual
+        {
+            let note = format!(
+                "slot 1 incomplete ({at} %, {} {}), booting the current image",
+                image.name, image.version
+            );
+            self.log("wrn", "mcuboot", &note);
         }
         Ok(())
     }

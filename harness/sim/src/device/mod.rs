@@ -278,10 +278,10 @@ impl Device {
             if !awake {
                 return;
             }
-            if let Some(since) = self.unpowered_since.take() {
-                if since.elapsed() >= self.hw.retention_holdup {
-                    self.retained = Retained::default();
-                }
+            if let Some(since) = self.unpowered_since.take()
+                && since.elapsed() >= self.hw.retention_holdup
+            {
+                self.retained = Retained::default();
             }
             tracing::debug!(device = %self.name, reason = reason.name(), "reset released");
             reason = match self.session(reason).await {
@@ -458,13 +458,12 @@ impl Device {
             self.log("wrn", "pair", "peer gone, pairing abandoned");
         }
 
-        if reason == ResetReason::FactoryReset {
-            if let Err(end) = self
+        if reason == ResetReason::FactoryReset
+            && let Err(end) = self
                 .powered_sleep(self.hw.button.radio_delay_after_reset)
                 .await
-            {
-                return end;
-            }
+        {
+            return end;
         }
         self.start_advertising();
         let mut system_off_at = low_battery
