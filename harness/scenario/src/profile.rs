@@ -208,7 +208,9 @@ pub struct Profile {
 /// Bond keys (LTK, IRK, CSRK), passkeys and NFC keys as firmware logs print them: label kept,
 /// value replaced.
 static SECRETS: std::sync::LazyLock<Regex> = std::sync::LazyLock::new(|| {
-    Regex::new(r"(?i)\b(ltk|irk|csrk|passkey|nfc key|link key)(\s*[:=]?\s*)(?:0x)?[0-9a-f]{4,}")
+    // No leading word boundary: `peerLTK=…` is a key too, and redacting a harmless `quirk 0x1f`
+    // is the safe mistake.
+    Regex::new(r"(?i)(ltk|irk|csrk|passkey|nfc key|link key)(\s*[:=]?\s*)(?:0x)?[0-9a-f]{4,}")
         .expect("valid regex")
 });
 
