@@ -39,6 +39,10 @@ pub struct RunArgs {
     /// scenario moves no other); `hil report merge` puts the N reports back together.
     #[arg(long, value_name = "K/N")]
     pub partition: Option<Partition>,
+    /// Carry on the run in `<report-dir>/latest` after a crash: run only the scenarios it had not
+    /// finished (same arguments and seed), and write its reports as if it had never stopped.
+    #[arg(long, conflicts_with = "partition")]
+    pub resume: bool,
 }
 
 pub fn run_command(args: &RunArgs) -> u8 {
@@ -51,7 +55,7 @@ pub fn run_command(args: &RunArgs) -> u8 {
         catalog.scenarios.retain(|s| partition.includes(&s.id));
         PartitionRecord { partition, of }
     });
-    let planned = match catalog.plan() {
+    let mut planned = match catalog.plan() {
         Ok(p) => p,
         Err(e) => return config_error(e.into()),
     };
@@ -60,13 +64,41 @@ pub fn run_command(args: &RunArgs) -> u8 {
         Err(code) => return code,
     };
     let run_id = run_id();
-    let dir = match unique_dir(&args.report_dir, &run_id) {
-        Ok(dir) => dir,
-        Err(e) => return io_error(&args.report_dir, e),
-    };
-    let files = match ReportFiles::create(&dir, partition) {
-        Ok(f) => f,
-        Err(e) => return io_error(&dir, e),
+    let (dir, files) = if args.resume {
+        let latest = args.report_dir.join("latest");
+        let dir = match std::fs::canonicalize(&latest) {
+            Ok(dir) => dir,
+            Err(e) => return io_error(&latest, e),
+        };
+        let resumed = match ReportFiles::resume(&dir) {
+            Ok(r) => r,
+            Err(e) => return io_error(&dir, e),
+        };
+        if resumed.seed != args.seed {
+            eprintln!(
+                "error: the run in {} used --seed {}; resume it with the same arguments",
+                dir.display(),
+                resumed.seed
+            );
+            return EXIT_CONFIG;
+        }
+        planned.retain(|p| !resumed.done.contains(&planned_id(p).to_string()));
+        println!(
+            "hil: resuming {}: {} scenario(s) done, {} to go",
+            dir.display(),
+            resumed.done.len(),
+            planned.len()
+        );
+        (dir, resumed.files)
+    } else {
+        let dir = match unique_dir(&args.report_dir, &run_id) {
+            Ok(dir) => dir,
+            Err(e) => return io_error(&args.report_dir, e),
+        };
+        match ReportFiles::create(&dir, partition) {
+            Ok(f) => (dir, f),
+            Err(e) => return io_error(&dir, e),
+        }
     };
     let files = SharedFiles::new(files);
     let bus = EventBus::new(reporters(args, &files));
@@ -218,6 +250,13 @@ pub fn validate(files: &[PathBuf], rig: &Path) -> u8 {
             EXIT_PASS
         }
         Err(e) => config_error(e.into()),
+    }
+}
+
+fn planned_id(planned: &Planned) -> &str {
+    match planned {
+        Planned::Ready(plan) => &plan.id,
+        Planned::NotRun { id, .. } => id,
     }
 }
 

@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::{copy_scenario, hil, json, repo, run, text};
+use common::{comparable, copy_scenario, hil, json, repo, run, text};
 use serde_json::Value;
 
 /// The catalog plus copies of each scenario under new ids, so a split has something to split.
@@ -23,19 +23,6 @@ fn partition_catalog() -> (tempfile::TempDir, usize) {
         count += 7;
     }
     (dir, count)
-}
-
-/// results.json without what legitimately differs between runs: wall times and run ids.
-fn comparable(results: &Value) -> Value {
-    let mut scenarios = results["scenarios"].clone();
-    for s in scenarios.as_array_mut().unwrap() {
-        s.as_object_mut().unwrap().remove("wall_secs");
-    }
-    serde_json::json!({
-        "scenarios": scenarios,
-        "totals": results["summary"]["totals"],
-        "rig_secs": results["summary"]["rig_secs"],
-    })
 }
 
 #[test]

@@ -2,7 +2,7 @@
 //! scenario that did not pass finishes, and the run's reports when it finishes.
 
 use std::fs::File;
-use std::io::{self, BufWriter, Write};
+use std::io::{self, BufWriter, Seek, Write};
 use std::path::{Path, PathBuf};
 
 use hil_runner::{Event, EventKind, Reporter};
@@ -20,6 +20,17 @@ pub struct ReportFiles {
     record: RunRecord,
     /// First I/O error; reported once, at the end.
     error: Option<io::Error>,
+    /// Continuing an interrupted run: its record already holds the run and the scenarios done.
+    resumed: bool,
+}
+
+/// What an interrupted run left: enough to carry on where it stopped.
+pub struct Resumed {
+    pub files: ReportFiles,
+    /// Scenarios that finished before the interruption (their results are kept).
+    pub done: Vec<String>,
+    /// The interrupted run's seed: the rest must use the same.
+    pub seed: u64,
 }
 
 impl ReportFiles {
@@ -32,6 +43,85 @@ impl ReportFiles {
             slicer: ScenarioSlicer::default(),
             record: RunRecord::new(String::new()),
             error: None,
+            resumed: false,
+        })
+    }
+
+    /// Carries on the run in `dir`: `events.jsonl` is its journal. Every scenario that finished is
+    /// kept; what came after the last one (a scenario cut short, a torn line) is dropped.
+    pub fn resume(dir: &Path) -> io::Result<Resumed> {
+        let path = dir.join("events.jsonl");
+        let journal = std::fs::read(&path)?;
+        let mut record = RunRecord::new(String::new());
+        let mut slicer = ScenarioSlicer::default();
+        let mut kept = 0;
+        let mut offset = 0;
+        for line in journal.split_inclusive(|b| *b == b'\n') {
+            offset += line.len();
+            // A line torn by the crash does not parse (or lacks its newline): the journal ends there.
+            let Some(event) = line
+                .strip_suffix(b"\n")
+                .and_then(|l| serde_json::from_slice::<Event>(l).ok())
+            else {
+                break;
+            };
+            match &event.kind {
+                EventKind::RunStarted {
+                    run_id,
+                    rig,
+                    rig_path,
+                    seed,
+                    ..
+                } if record.runs.is_empty() => {
+                    record.run_id.clone_from(run_id);
+                    record.runs.push(RunSource {
+                        run_id: run_id.clone(),
+                        rig: rig.clone(),
+                        rig_path: rig_path.clone(),
+                        seed: *seed,
+                        wall_secs: 0.0,
+                        partition: None,
+                    });
+                    kept = offset;
+                }
+                EventKind::RunFinished(_) => {
+                    return Err(io::Error::other(
+                        "that run finished: there is nothing to resume",
+                    ));
+                }
+                _ => {
+                    if let Some(scenario) = slicer.push(&event) {
+                        record.scenarios.push(scenario);
+                        kept = offset;
+                    }
+                }
+            }
+        }
+        if record.runs.is_empty() {
+            return Err(io::Error::other("the journal does not start with a run"));
+        }
+        let done = record
+            .scenarios
+            .iter()
+            .map(|s| s.result.id.clone())
+            .collect();
+        let seed = record.runs[0].seed;
+        let file = std::fs::OpenOptions::new().write(true).open(&path)?;
+        file.set_len(kept as u64)?;
+        let mut events = BufWriter::new(file);
+        events.seek(io::SeekFrom::End(0))?;
+        Ok(Resumed {
+            files: ReportFiles {
+                dir: dir.to_path_buf(),
+                events,
+                partition: None,
+                slicer: ScenarioSlicer::default(),
+                record,
+                error: None,
+                resumed: true,
+            },
+            done,
+            seed,
         })
     }
 
@@ -45,6 +135,8 @@ impl ReportFiles {
         self.events.write_all(b"\n")?;
         let finished = self.slicer.push(event);
         match &event.kind {
+            // A resumed run is the same run: it keeps its id and its first start.
+            EventKind::RunStarted { .. } if self.resumed => {}
             EventKind::RunStarted {
                 run_id,
                 rig,
@@ -63,8 +155,9 @@ impl ReportFiles {
                 });
             }
             EventKind::ScenarioFinished(_) => {
-                // A crash after this point loses nothing that finished.
+                // The journal: a crash after this point loses nothing that finished.
                 self.events.flush()?;
+                self.events.get_ref().sync_data()?;
                 if let Some(scenario) = finished {
                     if let (Some(path), Some(run)) = (
                         self.record.bundle_path(&scenario.result),
@@ -78,6 +171,20 @@ impl ReportFiles {
             EventKind::RunFinished(summary) => {
                 self.events.flush()?;
                 self.record.summary = summary.clone();
+                if self.resumed {
+                    // Totals over the whole run, not just the part after the interruption.
+                    let mut totals = hil_runner::Totals::default();
+                    for scenario in &self.record.scenarios {
+                        totals.add(scenario.result.outcome);
+                    }
+                    self.record.summary.totals = totals;
+                    self.record.summary.rig_secs = self
+                        .record
+                        .scenarios
+                        .iter()
+                        .map(|s| s.result.rig_secs)
+                        .sum();
+                }
                 if let Some(run) = self.record.runs.last_mut() {
                     run.wall_secs = summary.wall_secs;
                 }

@@ -17,7 +17,7 @@ mod summary;
 mod terminal;
 mod text;
 
-pub use files::ReportFiles;
+pub use files::{ReportFiles, Resumed};
 pub use junit::junit_xml;
 pub use merge::{MergeError, merge};
 pub use partition::{Partition, PartitionRecord};

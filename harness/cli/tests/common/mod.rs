@@ -61,3 +61,16 @@ pub fn run(args: &[&str], reports: &Path) -> (Option<i32>, String, PathBuf) {
 pub fn json(path: &Path) -> Value {
     serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
 }
+
+/// results.json without what legitimately differs between runs: wall times and run ids.
+pub fn comparable(results: &Value) -> Value {
+    let mut scenarios = results["scenarios"].clone();
+    for s in scenarios.as_array_mut().unwrap() {
+        s.as_object_mut().unwrap().remove("wall_secs");
+    }
+    serde_json::json!({
+        "scenarios": scenarios,
+        "totals": results["summary"]["totals"],
+        "rig_secs": results["summary"]["rig_secs"],
+    })
+}
