@@ -4,7 +4,6 @@
 mod common;
 
 use common::{comparable, copy_scenario, hil, json, repo, run, text};
-use serde_json::Value;
 
 /// The catalog plus copies of each scenario under new ids, so a split has something to split.
 fn partition_catalog() -> (tempfile::TempDir, usize) {
