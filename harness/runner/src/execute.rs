@@ -24,6 +24,8 @@ use crate::trace::recovery_trace;
 
 /// The app's pause between pairing attempts.
 const RETRY_BACKOFF: Duration = Duration::from_secs(5);
+/// Measurement error allowed on a supply's voltage readback before it counts as over the limit.
+const READBACK_TOLERANCE_VOLTS: f64 = 0.05;
 /// Attenuation that cuts the RF link (the attenuator's maximum).
 const LINK_CUT_DB: f64 = 90.0;
 /// How long a step that needs a link may take to get one.
@@ -373,10 +375,11 @@ impl Executor<'_> {
     async fn step(&mut self, step: &PlannedStep) -> Result<(), Stop> {
         match &step.action {
             Action::Power {
-                device: _,
+                device,
                 instrument,
                 channel,
                 setting,
+                max_volts,
             } => {
                 let psu =
                     self.rig.power.get_mut(instrument).ok_or_else(|| {
@@ -393,6 +396,18 @@ impl Executor<'_> {
                     action,
                     readback: InstrumentReadback::Supply(readback),
                 });
+                // The last of three limit layers (plan, driver, readback): whatever was asked,
+                // a device never stays above its limit. The safe state follows the ERROR.
+                if readback.volts > max_volts + READBACK_TOLERANCE_VOLTS {
+                    return Err(RigError::new(
+                        instrument,
+                        format!(
+                            "ch{channel} reads back {:.3} V, over the {max_volts} V limit for {device}",
+                            readback.volts
+                        ),
+                    )
+                    .into());
+                }
                 let want_on = matches!(setting, PowerSetting::On(_));
                 if readback.output_on != want_on {
                     return Err(RigError::new(

@@ -54,8 +54,24 @@ pub fn run_all(
     });
     let mut summary = RunSummary::default();
     let mut results = Vec::new();
+    let mut consecutive_errors = 0;
+    let mut last_error = String::new();
     for entry in planned {
         let result = match entry {
+            Planned::Ready(plan) if consecutive_errors >= UNHEALTHY_AFTER => {
+                let not_run = NotRun {
+                    id: &plan.id,
+                    failure: &plan.failure,
+                    title: &plan.title,
+                    path: &plan.path,
+                    outcome: Outcome::Skipped,
+                    message: format!(
+                        "rig `{}` marked unhealthy after {UNHEALTHY_AFTER} rig errors in a row (last: {last_error})",
+                        rig.name
+                    ),
+                };
+                not_run.report(rig, bus, options)
+            }
             Planned::Ready(plan) if options.interrupt.cause().is_none() => {
                 let scenario_rig;
                 let rig = if plan.profiles.is_empty() {
@@ -113,6 +129,12 @@ pub fn run_all(
                 not_run.report(rig, bus, options)
             }
         };
+        if result.outcome == Outcome::Error {
+            consecutive_errors += 1;
+            last_error = result.message.clone().unwrap_or_default();
+        } else if result.outcome != Outcome::Skipped {
+            consecutive_errors = 0;
+        }
         summary.totals.add(result.outcome);
         summary.rig_secs += result.rig_secs;
         results.push(result);
@@ -121,6 +143,10 @@ pub fn run_all(
     bus.emit(EventKind::RunFinished(summary.clone()));
     Ok((summary, results))
 }
+
+/// Rig errors in a row after which the rest of the rig's queue is skipped: an unplugged hub or a
+/// dead supply would otherwise turn every remaining scenario into another ERROR.
+const UNHEALTHY_AFTER: usize = 3;
 
 /// A scenario decided without running it.
 struct NotRun<'a> {

@@ -390,3 +390,82 @@ fn a_panic_in_a_driver_is_an_error_and_still_reaches_safe_state() {
     );
     assert_safe(&events);
 }
+
+/// A supply whose output reads back 0.5 V above what was set (a failing regulator).
+struct OverVolting(Box<dyn hil_rig::PowerSupply>);
+
+#[async_trait::async_trait]
+impl hil_rig::PowerSupply for OverVolting {
+    async fn apply(
+        &mut self,
+        channel: u8,
+        setpoint: hil_scenario::Setpoint,
+    ) -> Result<hil_rig::Readback, hil_rig::RigError> {
+        let mut readback = self.0.apply(channel, setpoint).await?;
+        readback.volts += 0.5;
+        Ok(readback)
+    }
+
+    async fn off(&mut self, channel: u8) -> Result<hil_rig::Readback, hil_rig::RigError> {
+        self.0.off(channel).await
+    }
+}
+
+#[test]
+fn a_readback_over_the_rigs_limit_is_an_error_and_ends_in_safe_state() {
+    let faulty = |rig: &Rig, seed| {
+        let mut connected = hil_sim::start(rig, seed);
+        let psu = connected.power.remove("psu").unwrap();
+        connected
+            .power
+            .insert("psu".into(), Box::new(OverVolting(psu)));
+        connected
+    };
+    // 4.20 V asked, 4.70 V read: over the ring's 4.25 V limit.
+    let (results, events) = run_plans(
+        &["[[setup]]\npower = { device = \"ring\", volts = 4.2 }\n[[setup]]\nwait = \"10s\"\n"],
+        &faulty,
+        Interrupt::default(),
+    );
+    assert_eq!(results[0].outcome, Outcome::Error, "{:?}", results[0]);
+    let message = results[0].message.as_deref().unwrap();
+    assert!(
+        message.contains("reads back 4.700 V, over the 4.25 V limit for ring"),
+        "{message}"
+    );
+    assert_safe(&events);
+}
+
+#[test]
+fn a_rig_that_keeps_erroring_is_marked_unhealthy_and_the_rest_skipped() {
+    let unplugged = |rig: &Rig, seed| {
+        let mut connected = hil_sim::start(rig, seed);
+        connected.centrals.remove("phone");
+        connected
+    };
+    let body = format!(
+        "{LOW_RING}[[reproduce]]\npair = {{ central = \"phone\", device = \"ring\", expect = \"ok\" }}\n"
+    );
+    let (results, _) = run_plans(
+        &[&body, &body, &body, &body, &body],
+        &unplugged,
+        Interrupt::default(),
+    );
+    let outcomes: Vec<Outcome> = results.iter().map(|r| r.outcome).collect();
+    assert_eq!(
+        outcomes,
+        [
+            Outcome::Error,
+            Outcome::Error,
+            Outcome::Error,
+            Outcome::Skipped,
+            Outcome::Skipped
+        ]
+    );
+    let reason = results[3].message.as_deref().unwrap();
+    assert!(
+        reason.starts_with("rig `virtual` marked unhealthy after 3 rig errors in a row (last: ")
+            && reason.contains("phone: central is not connected"),
+        "{reason}"
+    );
+}

@@ -86,6 +86,8 @@ pub enum Action {
         instrument: String,
         channel: u8,
         setting: PowerSetting,
+        /// The rig's hard limit for this device: a readback above it is a rig fault.
+        max_volts: f64,
     },
     Pair {
         central: String,
@@ -768,6 +770,7 @@ impl Scenario {
                     instrument: feed.instrument.clone(),
                     channel: feed.channel,
                     setting,
+                    max_volts: feed.max_volts,
                 })
             }
             Step::Forget(f) => {
