@@ -429,7 +429,7 @@ impl Executor<'_> {
                 within,
                 attempts,
             } => {
-                self.link(LinkKind::Pair, central, device, *expect, *within, *attempts)
+                self.link(&PAIR, central, device, *expect, *within, *attempts)
                     .await
             }
             Action::Connect {
@@ -439,15 +439,8 @@ impl Executor<'_> {
                 within,
                 attempts,
             } => {
-                self.link(
-                    LinkKind::Connect,
-                    central,
-                    device,
-                    *expect,
-                    *within,
-                    *attempts,
-                )
-                .await
+                self.link(&CONNECT, central, device, *expect, *within, *attempts)
+                    .await
             }
             Action::Command {
                 central,
@@ -769,7 +762,7 @@ impl Executor<'_> {
     /// `pair` or `connect`: attempts until the link is up, the app gives up, or the deadline.
     async fn link(
         &mut self,
-        kind: LinkKind,
+        kind: &LinkKind,
         central_name: &str,
         device: &str,
         expect: Expect,
@@ -789,20 +782,21 @@ impl Executor<'_> {
             if left.is_zero() {
                 break;
             }
-            let outcome = match kind {
-                LinkKind::Pair => timeout(left, central.pair(device, left)).await,
-                LinkKind::Connect => timeout(left, central.connect(device, left)).await,
+            let outcome = if kind.reconnect {
+                timeout(left, central.connect(device, left)).await
+            } else {
+                timeout(left, central.pair(device, left)).await
             };
             let reason = match outcome {
                 Ok(Ok(LinkOutcome::Bonded)) => {
                     self.bus
-                        .emit(central_event(central_name, kind.done(), device, None));
-                    self.measure(kind.measurement(), started.elapsed());
+                        .emit(central_event(central_name, kind.done, device, None));
+                    self.measure(kind.measurement, started.elapsed());
                     return match expect {
                         Expect::Ok => Ok(()),
                         Expect::Fail => Err(fail(format!(
                             "{device} {} {central_name} on attempt {attempt}, but the step expects it to fail",
-                            kind.done_phrase()
+                            kind.done_phrase
                         ))),
                     };
                 }
@@ -812,7 +806,7 @@ impl Executor<'_> {
             };
             self.bus.emit(central_event(
                 central_name,
-                kind.failed(),
+                kind.failed,
                 device,
                 Some(&reason),
             ));
@@ -825,7 +819,7 @@ impl Executor<'_> {
             Expect::Fail => Ok(()),
             Expect::Ok => Err(fail(format!(
                 "{device} did not {} {central_name} within {} ({attempts} attempt(s); last: {last})",
-                kind.verb_phrase(),
+                kind.verb_phrase,
                 humantime::format_duration(within)
             ))),
         }
@@ -884,48 +878,34 @@ impl Executor<'_> {
     }
 }
 
-#[derive(Clone, Copy)]
-enum LinkKind {
-    Pair,
-    Connect,
+/// How a link step talks about itself: event names, phrases for messages, its measurement.
+struct LinkKind {
+    /// Reconnect with the bond instead of pairing.
+    reconnect: bool,
+    done: &'static str,
+    failed: &'static str,
+    done_phrase: &'static str,
+    verb_phrase: &'static str,
+    measurement: &'static str,
 }
 
-impl LinkKind {
-    fn done(self) -> &'static str {
-        match self {
-            LinkKind::Pair => "paired",
-            LinkKind::Connect => "connected",
-        }
-    }
+const PAIR: LinkKind = LinkKind {
+    reconnect: false,
+    done: "paired",
+    failed: "pair_failed",
+    done_phrase: "paired with",
+    verb_phrase: "pair with",
+    measurement: "pairing_time",
+};
 
-    fn failed(self) -> &'static str {
-        match self {
-            LinkKind::Pair => "pair_failed",
-            LinkKind::Connect => "connect_failed",
-        }
-    }
-
-    fn done_phrase(self) -> &'static str {
-        match self {
-            LinkKind::Pair => "paired with",
-            LinkKind::Connect => "reconnected to",
-        }
-    }
-
-    fn verb_phrase(self) -> &'static str {
-        match self {
-            LinkKind::Pair => "pair with",
-            LinkKind::Connect => "reconnect to",
-        }
-    }
-
-    fn measurement(self) -> &'static str {
-        match self {
-            LinkKind::Pair => "pairing_time",
-            LinkKind::Connect => "connect_time",
-        }
-    }
-}
+const CONNECT: LinkKind = LinkKind {
+    reconnect: true,
+    done: "connected",
+    failed: "connect_failed",
+    done_phrase: "reconnected to",
+    verb_phrase: "reconnect to",
+    measurement: "connect_time",
+};
 
 /// What the central did or observed, as an event on its own lane.
 fn central_event(central: &str, name: &str, device: &str, reason: Option<&str>) -> EventKind {

@@ -11,7 +11,7 @@ use regex::Regex;
 use serde::Serialize;
 use toml::Spanned;
 
-use crate::diagnostic::{ConfigErrors, Problems, SourceFile};
+use crate::diagnostic::{ConfigError, ConfigErrors, Problems, SourceFile};
 use crate::profile::{Profile, Transport, list_or_none};
 use crate::rig_plan::{Device, Rig};
 use crate::scenario::{
@@ -438,6 +438,28 @@ impl Scenario {
         (loaded, not_runnable)
     }
 
+    /// The error for a step on a device that lacks what the step drives.
+    fn lacks(
+        &self,
+        at: &Spanned<String>,
+        device: &Device,
+        rig: &Rig,
+        what: &str,
+        capability: &str,
+    ) -> ConfigError {
+        self.source.error(
+            at.span(),
+            format!(
+                "device `{}` has no {what} on rig `{}`",
+                device.name, rig.name
+            ),
+            Some(format!(
+                "add `{}.{capability}` to `needs` to skip rigs without one",
+                device.name
+            )),
+        )
+    }
+
     /// A firmware image (profile) named in this file, loaded; errors are located at the name.
     fn image(&self, path: &Spanned<String>, problems: &mut Problems) -> Option<Image> {
         let file = self
@@ -687,17 +709,7 @@ impl Scenario {
             Step::Power(p) => {
                 let device = self.device(&p.device, rig, problems)?;
                 let Some(feed) = &device.power else {
-                    problems.push(src.error(
-                        p.device.span(),
-                        format!(
-                            "device `{}` has no power feed on rig `{}`",
-                            device.name, rig.name
-                        ),
-                        Some(format!(
-                            "add `{}.power` to `needs` to skip rigs without one",
-                            device.name
-                        )),
-                    ));
+                    problems.push(self.lacks(&p.device, device, rig, "power feed", "power"));
                     return None;
                 };
                 let setting = match p.output {
@@ -883,17 +895,7 @@ impl Scenario {
             Step::Flash(f) => {
                 let device = self.device(&f.device, rig, problems)?;
                 if device.sim.is_none() {
-                    problems.push(src.error(
-                        f.device.span(),
-                        format!(
-                            "device `{}` has no debug probe on rig `{}`",
-                            device.name, rig.name
-                        ),
-                        Some(format!(
-                            "add `{}.probe` to `needs` to skip rigs without one",
-                            device.name
-                        )),
-                    ));
+                    problems.push(self.lacks(&f.device, device, rig, "debug probe", "probe"));
                 }
                 let image = self.image(&f.image, problems)?;
                 Some(Action::Flash {
@@ -911,17 +913,7 @@ impl Scenario {
             Step::Press(p) => {
                 let device = self.device(&p.device, rig, problems)?;
                 let Some(contact) = &device.button else {
-                    problems.push(src.error(
-                        p.device.span(),
-                        format!(
-                            "device `{}` has no button relay on rig `{}`",
-                            device.name, rig.name
-                        ),
-                        Some(format!(
-                            "add `{}.button` to `needs` to skip rigs without one",
-                            device.name
-                        )),
-                    ));
+                    problems.push(self.lacks(&p.device, device, rig, "button relay", "button"));
                     return None;
                 };
                 Some(Action::Press {

@@ -110,11 +110,8 @@ impl Device {
     pub(super) async fn bootloader(&mut self, reason: ResetReason) -> Result<(), SessionEnd> {
         if self.update.app_erased {
             self.log("wrn", "bootloader", "no valid application");
-            return Err(if self.profile.behaviour.bootloader_waits {
-                self.wait_for_update().await
-            } else {
-                self.bricked().await
-            });
+            let waits = self.profile.behaviour.bootloader_waits;
+            return Err(self.without_application(waits).await);
         }
         if reason == ResetReason::Update && self.update.previous.is_some() {
             self.log(
@@ -159,63 +156,39 @@ impl Device {
         }
     }
 
-    /// Single bank, no application: advertise as a DFU target and take only the rest of the update.
-    async fn wait_for_update(&mut self) -> SessionEnd {
-        self.log("inf", "bootloader", "waiting for dfu");
-        self.io.advert.send_replace(super::Advert {
-            on: true,
-            tx_dbm: self.tx_dbm(),
-        });
+    /// Single bank, no application. A bootloader that `waits` advertises as a DFU target and takes
+    /// only the rest of the update; one that does not is a brick until the probe writes an image.
+    async fn without_application(&mut self, waits: bool) -> SessionEnd {
+        if waits {
+            self.log("inf", "bootloader", "waiting for dfu");
+            self.io.advert.send_replace(super::Advert {
+                on: true,
+                tx_dbm: self.tx_dbm(),
+            });
+        } else {
+            self.stop_advertising();
+        }
         loop {
             tokio::select! {
                 biased;
                 changed = self.io.supply.changed() => {
-                    if changed.is_err() {
-                        return SessionEnd::Closed;
-                    }
-                    if self.supply_lost() {
-                        return self.power_down(SessionEnd::PowerLost);
+                    if let Some(end) = self.supply_changed(changed) {
+                        return end;
                     }
                 }
                 image = self.io.probe.recv() => return self.flashed(image),
                 request = self.io.requests.recv() => match request {
                     None => return SessionEnd::Closed,
-                    Some(LinkRequest::Dfu { peer, image, stop_at, reply }) => {
+                    Some(LinkRequest::Dfu { peer, image, stop_at, reply }) if waits => {
                         if let Err(end) = self.upload(&peer, image, stop_at, reply).await {
                             return end;
                         }
                         self.log("inf", "bootloader", "waiting for dfu");
-                        self.stop_advertising();
                         self.io.advert.send_modify(|a| a.on = true);
                     }
                     // Anything else is answered by silence: the link times out.
                     Some(_) => {}
                 },
-            }
-        }
-    }
-
-    /// No application and no bootloader willing to wait: silent until the probe writes an image.
-    async fn bricked(&mut self) -> SessionEnd {
-        self.stop_advertising();
-        loop {
-            tokio::select! {
-                biased;
-                changed = self.io.supply.changed() => {
-                    if changed.is_err() {
-                        return SessionEnd::Closed;
-                    }
-                    if self.supply_lost() {
-                        return self.power_down(SessionEnd::PowerLost);
-                    }
-                }
-                image = self.io.probe.recv() => return self.flashed(image),
-                // Requests go unanswered.
-                request = self.io.requests.recv() => {
-                    if request.is_none() {
-                        return SessionEnd::Closed;
-                    }
-                }
             }
         }
     }

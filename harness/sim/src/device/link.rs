@@ -230,7 +230,7 @@ impl Device {
         } else {
             self.hw.pairing_time
         };
-        if let Err(end) = self.pairing_load(peak).await {
+        if let Err(end) = self.draw(self.hw.pairing_peak_amps, peak).await {
             // The central hears nothing more: it will time the link out.
             self.retained.pairing_interrupted = true;
             return Err(end);

@@ -118,34 +118,12 @@ impl Device {
             (motor.start_amps, motor.start_time),
             (motor.run_amps, motor.run_time),
         ] {
-            self.motor_load(amps, duration).await?;
+            self.draw(amps, duration).await?;
         }
         self.retained.actuating = false;
         self.bolt = target;
         self.log("inf", "bolt", bolt_name(target));
         Ok(())
-    }
-
-    /// Draws the motor's current; a sagging rail resets the controller mid-actuation.
-    async fn motor_load(
-        &mut self,
-        amps: f64,
-        duration: std::time::Duration,
-    ) -> Result<(), SessionEnd> {
-        self.io.load.send_replace(amps);
-        match self.rail_under(amps) {
-            Some(v) if v >= self.hw.brownout_volts => {
-                self.powered_sleep(duration).await?;
-                self.io.load.send_replace(self.hw.idle_amps);
-                Ok(())
-            }
-            sagged => {
-                tokio::time::sleep(self.hw.sag_after).await;
-                let volts = sagged.unwrap_or(0.0);
-                self.log("wrn", "pm", &format!("power-fail warning ({volts:.2} V)"));
-                Err(self.power_down(SessionEnd::Brownout))
-            }
-        }
     }
 }
 

@@ -451,7 +451,10 @@ impl Device {
             && behaviour.resume_pairing_after_reset
         {
             self.log("inf", "pair", "resuming interrupted pairing");
-            if let Err(end) = self.pairing_load(self.hw.pairing_time).await {
+            if let Err(end) = self
+                .draw(self.hw.pairing_peak_amps, self.hw.pairing_time)
+                .await
+            {
                 self.retained.pairing_interrupted = true;
                 return end;
             }
@@ -480,11 +483,8 @@ impl Device {
             tokio::select! {
                 biased;
                 changed = self.io.supply.changed() => {
-                    if changed.is_err() {
-                        return SessionEnd::Closed;
-                    }
-                    if self.supply_lost() {
-                        return self.power_down(SessionEnd::PowerLost);
+                    if let Some(end) = self.supply_changed(changed) {
+                        return end;
                     }
                     let tx_dbm = self.tx_dbm();
                     self.io.advert.send_if_modified(|a| {
@@ -539,10 +539,10 @@ impl Device {
         }
     }
 
-    /// Draws the pairing peak for `duration`; the rail may collapse under it.
-    async fn pairing_load(&mut self, duration: Duration) -> Result<(), SessionEnd> {
-        self.io.load.send_replace(self.hw.pairing_peak_amps);
-        match self.rail_under(self.hw.pairing_peak_amps) {
+    /// Draws `amps` (the pairing peak, a motor) for `duration`; the rail may collapse under it.
+    async fn draw(&mut self, amps: f64, duration: Duration) -> Result<(), SessionEnd> {
+        self.io.load.send_replace(amps);
+        match self.rail_under(amps) {
             Some(v) if v >= self.hw.brownout_volts => {
                 self.powered_sleep(duration).await?;
                 self.io.load.send_replace(self.hw.idle_amps);
@@ -557,6 +557,18 @@ impl Device {
         }
     }
 
+    /// What a change of the supply means: the end of the session if it went away.
+    fn supply_changed(
+        &mut self,
+        changed: Result<(), watch::error::RecvError>,
+    ) -> Option<SessionEnd> {
+        if changed.is_err() {
+            return Some(SessionEnd::Closed);
+        }
+        self.supply_lost()
+            .then(|| self.power_down(SessionEnd::PowerLost))
+    }
+
     /// Sleeps while watching the supply; a lost supply ends the session.
     async fn powered_sleep(&mut self, duration: Duration) -> Result<(), SessionEnd> {
         let deadline = Instant::now() + duration;
@@ -565,11 +577,8 @@ impl Device {
                 biased;
                 () = sleep_until(deadline) => return Ok(()),
                 changed = self.io.supply.changed() => {
-                    if changed.is_err() {
-                        return Err(SessionEnd::Closed);
-                    }
-                    if self.supply_lost() {
-                        return Err(self.power_down(SessionEnd::PowerLost));
+                    if let Some(end) = self.supply_changed(changed) {
+                        return Err(end);
                     }
                 }
             }
