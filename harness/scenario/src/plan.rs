@@ -22,6 +22,13 @@ use crate::scenario::{
 /// Capability suffixes a scenario may name in `needs` after a device name.
 const DEVICE_CAPABILITIES: [&str; 4] = ["power", "console", "button", "probe"];
 
+/// A scenario id names its snapshot file.
+static SCENARIO_ID: std::sync::LazyLock<Regex> =
+    std::sync::LazyLock::new(|| Regex::new(r"^[A-Za-z0-9][A-Za-z0-9._-]*$").expect("valid regex"));
+/// The catalog's entries, FAILURES.md.
+static FAILURE_ID: std::sync::LazyLock<Regex> =
+    std::sync::LazyLock::new(|| Regex::new(r"^F(0[1-9]|1[0-9]|2[0-2])$").expect("valid regex"));
+
 /// F19: every pairing is timed; over 2 minutes warns, over 5 fails, unless the scenario says otherwise.
 const PAIRING_WARN: f64 = 120.0;
 const PAIRING_MAX: f64 = 300.0;
@@ -249,8 +256,7 @@ impl Scenario {
         let file: ScenarioFile = source.parse()?;
         let mut problems = Problems::default();
 
-        let id_ok = Regex::new(r"^[A-Za-z0-9][A-Za-z0-9._-]*$").expect("valid regex");
-        if !id_ok.is_match(file.id.get_ref()) {
+        if !SCENARIO_ID.is_match(file.id.get_ref()) {
             problems.push(
                 source.error(
                     file.id.span(),
@@ -262,8 +268,8 @@ impl Scenario {
                 ),
             );
         }
-        let failure_ok = Regex::new(r"^F(0[1-9]|1[0-9]|2[0-2])$").expect("valid regex");
-        if !failure_ok.is_match(file.failure.get_ref()) {
+
+        if !FAILURE_ID.is_match(file.failure.get_ref()) {
             problems.push(source.error(
                 file.failure.span(),
                 format!("unknown failure {:?}", file.failure.get_ref()),

@@ -3,8 +3,9 @@
 //!
 //! A real board's UART log and a virtual device's console go through the same rules.
 
-use std::collections::BTreeMap;
-use std::path::Path;
+use std::collections::{BTreeMap, HashMap};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, LazyLock, Mutex, PoisonError};
 
 use regex::Regex;
 use serde::Deserialize;
@@ -200,10 +201,16 @@ pub struct Profile {
     pub version: String,
     pub transports: Vec<Transport>,
     pub behaviour: Behaviour,
-    pub rules: Vec<Rule>,
+    pub rules: Arc<[Rule]>,
     /// Secrets this firmware prints, on top of the keys every profile redacts.
-    pub redactions: Vec<Regex>,
+    pub redactions: Arc<[Regex]>,
 }
+
+/// Compiled rules files by path: many profiles (every image a scenario names) share one file, and
+/// compiling its regexes once per process keeps planning fast and small.
+type CompiledRules = (Arc<[Rule]>, Arc<[Regex]>);
+static RULES_CACHE: LazyLock<Mutex<HashMap<PathBuf, CompiledRules>>> =
+    LazyLock::new(Default::default);
 
 /// Bond keys (LTK, IRK, CSRK), passkeys and NFC keys as firmware logs print them: label kept,
 /// value replaced.
@@ -238,15 +245,23 @@ impl Profile {
             .parent()
             .unwrap_or(Path::new("."))
             .join(file.rules.get_ref());
-        let rules_source = SourceFile::read(&rules_path).map_err(|e| match e {
-            ConfigError::Io { source: io, .. } => source.error(
-                file.rules.span(),
-                format!("cannot read rules file {}: {io}", rules_path.display()),
-                Some("the path is relative to the profile file".into()),
-            ),
-            other => other,
-        })?;
-        let (rules, redactions) = compile_rules(&rules_source)?;
+        let key = std::fs::canonicalize(&rules_path).unwrap_or_else(|_| rules_path.clone());
+        let cached = RULES_CACHE
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(&key)
+            .cloned();
+        let (rules, redactions) = match cached {
+            Some(compiled) => compiled,
+            None => {
+                let compiled = Self::compile(&source, &file, &rules_path)?;
+                RULES_CACHE
+                    .lock()
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .insert(key, compiled.clone());
+                compiled
+            }
+        };
         Ok(Profile {
             name: file.name,
             version: file.version,
@@ -255,6 +270,23 @@ impl Profile {
             rules,
             redactions,
         })
+    }
+
+    fn compile(
+        source: &SourceFile,
+        file: &ProfileFile,
+        rules_path: &Path,
+    ) -> Result<CompiledRules, ConfigErrors> {
+        let rules_source = SourceFile::read(rules_path).map_err(|e| match e {
+            ConfigError::Io { source: io, .. } => source.error(
+                file.rules.span(),
+                format!("cannot read rules file {}: {io}", rules_path.display()),
+                Some("the path is relative to the profile file".into()),
+            ),
+            other => other,
+        })?;
+        let (rules, redactions) = compile_rules(&rules_source)?;
+        Ok((rules.into(), redactions.into()))
     }
 
     /// Every event name the rules can produce.
@@ -269,7 +301,7 @@ impl Profile {
     /// anything else sees them, so no report, bundle or terminal can leak a key.
     pub fn redact<'a>(&self, line: &'a str) -> std::borrow::Cow<'a, str> {
         let mut out = SECRETS.replace_all(line, "${1}${2}<redacted>");
-        for pattern in &self.redactions {
+        for pattern in self.redactions.iter() {
             if let Some(secret) = pattern.captures(&out).and_then(|c| c.get(1)) {
                 let range = secret.range();
                 let mut owned = out.into_owned();
@@ -374,8 +406,8 @@ mod tests {
             version: "1".into(),
             transports: vec![],
             behaviour: Behaviour::default(),
-            rules: vec![],
-            redactions,
+            rules: Arc::new([]),
+            redactions: redactions.into(),
         }
     }
 
