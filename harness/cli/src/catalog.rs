@@ -1,6 +1,7 @@
 //! Finding, loading and planning scenarios for a rig: everything before the first instrument
 //! is touched. Any problem here is a configuration error (exit 2).
 
+use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
 use std::sync::Arc;
@@ -84,6 +85,7 @@ impl Catalog {
         }
 
         let mut scenarios = Vec::new();
+        let mut loaded = HashSet::new();
         for (path, named) in files
             .iter()
             .map(|f| (f, true))
@@ -96,18 +98,20 @@ impl Catalog {
                         || selectors
                             .iter()
                             .any(|sel| s.id == *sel || s.failure == *sel);
-                    if wanted && !scenarios.iter().any(|o: &Scenario| o.path == s.path) {
+                    // A file named and also found in the directory is one scenario.
+                    if wanted && loaded.insert(s.path.clone()) {
                         scenarios.push(s);
                     }
                 }
                 Err(e) => errors.extend(e.errors),
             }
         }
-        for (i, s) in scenarios.iter().enumerate() {
-            if let Some(first) = scenarios[..i].iter().find(|o| o.id == s.id) {
+        let mut first_with_id: HashMap<&str, &Path> = HashMap::new();
+        for s in &scenarios {
+            if let Some(first) = first_with_id.insert(&s.id, &s.path) {
                 errors.push(s.id_error(
                     format!("duplicate scenario id `{}`", s.id),
-                    Some(format!("also used by {}", first.path.display())),
+                    Some(format!("also used by {}", first.display())),
                 ));
             }
         }
