@@ -1,0 +1,220 @@
+//! An emulated supply's state and how it executes commands: what it was told, what it measures,
+//! and what it complains about.
+
+use std::collections::VecDeque;
+
+use regex::Regex;
+
+use super::dialect::{Delimiting, Dialect, Op};
+
+/// The emulated load on every output: a resistor, so current follows voltage.
+const LOAD_OHMS: f64 = 100.0;
+
+/// The most errors a SCPI instrument queues; later ones replace the last (`-350,"Queue overflow"`).
+const ERROR_QUEUE_LEN: usize = 16;
+
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct Channel {
+    pub volts: f64,
+    pub amps: f64,
+    pub on: bool,
+    pub ovp: Option<f64>,
+}
+
+pub struct Instrument {
+    dialect: &'static Dialect,
+    commands: Vec<(Regex, Op)>,
+    channels: Vec<Channel>,
+    errors: VecDeque<&'static str>,
+}
+
+impl Instrument {
+    pub fn new(dialect: &'static Dialect) -> Self {
+        // Lines are matched whole; concatenated commands one at a time from the front.
+        let end = match dialect.delimiting {
+            Delimiting::Lines => "$",
+            Delimiting::Concatenated => "",
+        };
+        let commands = dialect
+            .commands
+            .iter()
+            .map(|(pattern, op)| {
+                let regex = Regex::new(&format!("^(?i:{pattern}){end}"))
+                    .expect("dialect patterns are valid");
+                (regex, *op)
+            })
+            .collect();
+        Self {
+            dialect,
+            commands,
+            channels: vec![Channel::default(); usize::from(dialect.channels)],
+            errors: VecDeque::new(),
+        }
+    }
+
+    pub fn dialect(&self) -> &'static Dialect {
+        self.dialect
+    }
+
+    pub fn channel(&self, channel: u8) -> Option<Channel> {
+        self.channels
+            .get(usize::from(channel).checked_sub(1)?)
+            .copied()
+    }
+
+    /// Takes the complete commands out of `received`. With `quiet`, the line has gone quiet, so
+    /// whatever is there is complete (how an unterminated dialect ends a command).
+    pub fn take_commands(&self, received: &mut Vec<u8>, quiet: bool) -> Vec<String> {
+        match self.dialect.delimiting {
+            Delimiting::Lines => {
+                let mut commands = Vec::new();
+                while let Some(end) = received.iter().position(|&b| b == b'\n') {
+                    let line: Vec<u8> = received.drain(..=end).collect();
+                    commands.push(printable(&line));
+                }
+                commands.retain(|c| !c.is_empty());
+                commands
+            }
+            Delimiting::Concatenated if quiet => {
+                let text = printable(&std::mem::take(received));
+                self.split_concatenated(&text)
+            }
+            Delimiting::Concatenated => Vec::new(),
+        }
+    }
+
+    /// `VSET1:3.70VOUT1?` → `VSET1:3.70`, `VOUT1?`; bytes that start no command are skipped.
+    fn split_concatenated(&self, mut text: &str) -> Vec<String> {
+        let mut commands = Vec::new();
+        while let Some(first) = text.chars().next() {
+            let longest = self
+                .commands
+                .iter()
+                .filter_map(|(regex, _)| regex.find(text).map(|m| m.end()))
+                .max();
+            match longest {
+                Some(end) => {
+                    commands.push(text[..end].to_string());
+                    text = &text[end..];
+                }
+                None => text = &text[first.len_utf8()..],
+            }
+        }
+        commands
+    }
+
+    /// Runs one command; returns the reply (without terminator) if it has one.
+    pub fn execute(&mut self, command: &str) -> Option<Vec<u8>> {
+        let Some((op, captures)) = self.commands.iter().find_map(|(regex, op)| {
+            let c = regex.captures(command)?;
+            let ch = c.name("ch").map(|m| m.as_str().to_string());
+            let v = c.name("v").map(|m| m.as_str().to_string());
+            Some((*op, (ch, v)))
+        }) else {
+            self.push_error("-113,\"Undefined header\"");
+            return None;
+        };
+        let (ch, value) = captures;
+        let index = match ch.as_deref().map_or(Ok(1), str::parse::<usize>) {
+            Ok(n) if (1..=self.channels.len()).contains(&n) => n - 1,
+            _ => {
+                self.push_error("-222,\"Data out of range\"");
+                return None;
+            }
+        };
+        let number = value.as_deref().and_then(|v| v.parse::<f64>().ok());
+        let d = self.dialect;
+        let text = |s: String| Some(s.into_bytes());
+        match op {
+            Op::Identify => text(d.identity.to_string()),
+            Op::SetVolts => {
+                self.set(index, number, d.max_volts, |c, v| c.volts = v);
+                None
+            }
+            Op::SetAmps => {
+                self.set(index, number, d.max_amps, |c, v| c.amps = v);
+                None
+            }
+            Op::SetOutput => {
+                let on = value.is_some_and(|v| v.eq_ignore_ascii_case("on") || v == "1");
+                match ch {
+                    Some(_) => self.channels[index].on = on,
+                    None => self.channels.iter_mut().for_each(|c| c.on = on),
+                }
+                None
+            }
+            Op::QueryVolts => text((d.format_volts)(self.channels[index].volts)),
+            Op::QueryAmps => text((d.format_amps)(self.channels[index].amps)),
+            Op::QueryOutput => {
+                let (on, off) = d.output_words;
+                text(if self.channels[index].on { on } else { off }.to_string())
+            }
+            Op::MeasureVolts => text((d.format_volts)(measure(self.channels[index]).0)),
+            Op::MeasureAmps => text((d.format_amps)(measure(self.channels[index]).1)),
+            Op::SetOvp => {
+                self.set(index, number, d.max_volts * 1.1, |c, v| c.ovp = Some(v));
+                None
+            }
+            Op::QueryOvp => text((d.format_volts)(
+                self.channels[index].ovp.unwrap_or(d.max_volts * 1.1),
+            )),
+            Op::EnableOvp => None,
+            Op::NextError => text(self.errors.pop_front().unwrap_or("0,\"No error\"").into()),
+            Op::HexStatus => {
+                let bits = self
+                    .channels
+                    .iter()
+                    .enumerate()
+                    .fold(0u16, |bits, (i, c)| bits | (u16::from(c.on) << (4 + i)));
+                text(format!("0x{bits:04X}"))
+            }
+            Op::StatusByte => Some(vec![u8::from(self.channels[0].on) << 6]),
+        }
+    }
+
+    /// Applies an in-range value to the addressed channel; an out-of-range one is refused the way
+    /// the model refuses it (an error queued, or silently ignored).
+    fn set(&mut self, index: usize, value: Option<f64>, max: f64, apply: fn(&mut Channel, f64)) {
+        match value {
+            Some(v) if (0.0..=max).contains(&v) => apply(&mut self.channels[index], v),
+            Some(_) => self.push_error("-222,\"Data out of range\""),
+            None => self.push_error("-224,\"Illegal parameter value\""),
+        }
+    }
+
+    fn push_error(&mut self, error: &'static str) {
+        if !self.dialect.has_error_queue {
+            return;
+        }
+        if self.errors.len() == ERROR_QUEUE_LEN {
+            self.errors.pop_back();
+            self.errors.push_back("-350,\"Queue overflow\"");
+        } else {
+            self.errors.push_back(error);
+        }
+    }
+}
+
+/// What the output delivers into the load: constant voltage until the current limit, then
+/// constant current.
+fn measure(c: Channel) -> (f64, f64) {
+    if !c.on {
+        return (0.0, 0.0);
+    }
+    let amps = c.volts / LOAD_OHMS;
+    if amps > c.amps {
+        (c.amps * LOAD_OHMS, c.amps)
+    } else {
+        (c.volts, amps)
+    }
+}
+
+/// A command as text, with line noise (control bytes, invalid UTF-8) dropped.
+fn printable(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes)
+        .chars()
+        .filter(|c| c.is_ascii_graphic() || *c == ' ')
+        .collect::<String>()
+        .trim()
+        .to_string()
+}
