@@ -2,9 +2,10 @@
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
+use std::time::Duration;
 
 use hil_scenario::Driver;
-use hil_sim::emulators::Emulator;
+use hil_sim::emulators::{Emulator, Fault};
 
 fn hil(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_hil"))
@@ -85,14 +86,17 @@ fn every_emulated_supply_checks_out() {
 }
 
 #[test]
-fn a_missing_port_and_a_wrong_model_are_named() {
+fn a_missing_port_a_wrong_model_and_a_silent_supply_are_named() {
     let keysight = emulator(Driver::KeysightE36300);
+    let silent = emulator(Driver::SiglentSpd3303x);
+    silent.inject(Fault::Late(Duration::from_secs(60)));
     let dir = tempfile::tempdir().unwrap();
     let rig = rig_file(
         &dir,
         &[
             ("psu1", Driver::RigolDp800, "/dev/ttyHIL-not-plugged-in"),
             ("psu2", Driver::RigolDp800, keysight.port()),
+            ("psu3", Driver::SiglentSpd3303x, silent.port()),
         ],
     );
 
