@@ -23,11 +23,13 @@ fn emulator(driver: Driver) -> Emulator {
         .expect("a real driver has an emulator")
 }
 
-/// The driver for `driver`, connected to `emulator`'s pty.
+/// The driver for `driver`, connected to `emulator`'s pty, with a timeout no loaded machine
+/// reaches by accident.
 fn connect(driver: Driver, emulator: &Emulator) -> Psu<SerialTransport> {
     let model = model_of(driver).expect("a real driver has a model");
     let transport = SerialTransport::open(emulator.port(), model.default_baud).expect("pty opens");
     Psu::new("psu1", model, transport, driver.default_channels())
+        .with_timeout(Duration::from_secs(10))
 }
 
 fn setpoint(volts: f64, amps: f64) -> Setpoint {
@@ -118,7 +120,9 @@ fn a_refused_setting_is_a_rig_error_with_the_instruments_words(
 #[case::korad(Driver::KoradKa3005p)]
 fn an_answer_later_than_the_timeout_is_a_rig_error(#[case] driver: Driver) {
     let emulator = emulator(driver);
-    let mut psu = connect(driver, &emulator).with_timeout(Duration::from_millis(500));
+    let mut psu = connect(driver, &emulator);
+    psu.identify().expect("answers without the fault");
+    let mut psu = psu.with_timeout(Duration::from_millis(500));
 
     emulator.inject(Fault::Late(Duration::from_secs(30)));
     let message = expect_error(psu.identify());
