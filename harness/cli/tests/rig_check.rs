@@ -60,6 +60,7 @@ fn every_emulated_supply_checks_out() {
             "Keysight Technologies,E36312A",
         ),
         ("korad", Driver::KoradKa3005p, "KORAD KA3005P"),
+        ("riden", Driver::RidenRd60xx, "Riden RD6006"),
     ];
     let emulators: Vec<Emulator> = models.iter().map(|(_, d, _)| emulator(*d)).collect();
     let dir = tempfile::tempdir().unwrap();
@@ -82,7 +83,7 @@ fn every_emulated_supply_checks_out() {
         assert!(line.contains("CH1 off 0.000 V 0.000 A"), "{line}");
     }
     assert!(line(&stdout, "phone").contains("OK") && stdout.contains("(virtual)"));
-    assert!(stdout.contains("5 of 5 instrument(s) OK"), "{stdout}");
+    assert!(stdout.contains("6 of 6 instrument(s) OK"), "{stdout}");
 }
 
 #[test]

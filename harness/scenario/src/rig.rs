@@ -105,6 +105,8 @@ pub enum Driver {
     KeysightE36300,
     /// Korad KA3005P and its Tenma/Velleman rebadges: Korad's own terse protocol.
     KoradKa3005p,
+    /// Riden RD6006/RD6012/RD6018/RD6024: Modbus RTU registers.
+    RidenRd60xx,
 }
 
 impl Driver {
@@ -120,6 +122,7 @@ impl Driver {
             Driver::SiglentSpd3303x => "siglent-spd3303x",
             Driver::KeysightE36300 => "keysight-e36300",
             Driver::KoradKa3005p => "korad-ka3005p",
+            Driver::RidenRd60xx => "riden-rd60xx",
         }
     }
 
@@ -134,7 +137,8 @@ impl Driver {
             Driver::RigolDp800
             | Driver::SiglentSpd3303x
             | Driver::KeysightE36300
-            | Driver::KoradKa3005p => false,
+            | Driver::KoradKa3005p
+            | Driver::RidenRd60xx => false,
         }
     }
 
@@ -146,6 +150,7 @@ impl Driver {
                 | Driver::SiglentSpd3303x
                 | Driver::KeysightE36300
                 | Driver::KoradKa3005p
+                | Driver::RidenRd60xx
         )
     }
 
@@ -168,7 +173,8 @@ impl Driver {
             | Driver::RigolDp800
             | Driver::SiglentSpd3303x
             | Driver::KeysightE36300
-            | Driver::KoradKa3005p => &[],
+            | Driver::KoradKa3005p
+            | Driver::RidenRd60xx => &[],
         }
     }
 
@@ -195,7 +201,7 @@ impl Driver {
         match self {
             Driver::VirtualPsu | Driver::SiglentSpd3303x => 2,
             Driver::RigolDp800 | Driver::KeysightE36300 => 3,
-            Driver::KoradKa3005p => 1,
+            Driver::KoradKa3005p | Driver::RidenRd60xx => 1,
             Driver::VirtualRelay => 4,
             Driver::VirtualCentral
             | Driver::VirtualHub
@@ -217,7 +223,8 @@ impl Driver {
             | Driver::RigolDp800
             | Driver::SiglentSpd3303x
             | Driver::KeysightE36300
-            | Driver::KoradKa3005p => None,
+            | Driver::KoradKa3005p
+            | Driver::RidenRd60xx => None,
         }
     }
 }

@@ -187,7 +187,8 @@ pub fn start(rig: &hil_scenario::Rig, seed: u64) -> hil_rig::Rig {
             Driver::RigolDp800
             | Driver::SiglentSpd3303x
             | Driver::KeysightE36300
-            | Driver::KoradKa3005p => {}
+            | Driver::KoradKa3005p
+            | Driver::RidenRd60xx => {}
         }
     }
     out

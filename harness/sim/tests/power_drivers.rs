@@ -4,18 +4,11 @@
 
 use std::time::Duration;
 
-use hil_rig::drivers::{AsyncPsu, Psu, SerialTransport, model_of};
+use hil_rig::drivers::{AsyncPsu, SerialSupply, open};
 use hil_rig::{PowerSupply, RigError};
-use hil_scenario::{Driver, Setpoint};
+use hil_scenario::{Driver, Instrument, Setpoint};
 use hil_sim::emulators::{Emulator, Fault};
 use rstest::rstest;
-
-const MODELS: [Driver; 4] = [
-    Driver::RigolDp800,
-    Driver::SiglentSpd3303x,
-    Driver::KeysightE36300,
-    Driver::KoradKa3005p,
-];
 
 fn emulator(driver: Driver) -> Emulator {
     Emulator::start(driver)
@@ -23,13 +16,19 @@ fn emulator(driver: Driver) -> Emulator {
         .expect("a real driver has an emulator")
 }
 
-/// The driver for `driver`, connected to `emulator`'s pty, with a timeout no loaded machine
-/// reaches by accident.
-fn connect(driver: Driver, emulator: &Emulator) -> Psu<SerialTransport> {
-    let model = model_of(driver).expect("a real driver has a model");
-    let transport = SerialTransport::open(emulator.port(), model.default_baud).expect("pty opens");
-    Psu::new("psu1", model, transport, driver.default_channels())
-        .with_timeout(Duration::from_secs(10))
+/// The driver for `driver`, connected to `emulator`'s pty the way a rig file would connect it,
+/// with a timeout no loaded machine reaches by accident.
+fn connect(driver: Driver, emulator: &Emulator) -> Box<dyn SerialSupply> {
+    let mut psu = open(&Instrument {
+        name: "psu1".into(),
+        driver,
+        channels: driver.default_channels(),
+        port: Some(emulator.port().into()),
+        baud: None,
+    })
+    .expect("the pty opens");
+    psu.set_timeout(Duration::from_secs(10));
+    psu
 }
 
 fn setpoint(volts: f64, amps: f64) -> Setpoint {
@@ -46,22 +45,29 @@ fn expect_error<T: std::fmt::Debug>(result: Result<T, RigError>) -> String {
     e.to_string()
 }
 
-#[test]
-fn identifies_the_model_it_was_told_about() {
-    for driver in MODELS {
-        let emulator = emulator(driver);
-        let identity = connect(driver, &emulator).identify().unwrap();
-        let (maker, _) = model_of(driver).unwrap().identity;
-        assert!(identity.to_lowercase().contains(maker), "{identity}");
-    }
+#[rstest]
+#[case::rigol(Driver::RigolDp800, "RIGOL TECHNOLOGIES,DP832")]
+#[case::siglent(Driver::SiglentSpd3303x, "Siglent Technologies,SPD3303X")]
+#[case::keysight(Driver::KeysightE36300, "Keysight Technologies,E36312A")]
+#[case::korad(Driver::KoradKa3005p, "KORAD KA3005P")]
+#[case::riden(Driver::RidenRd60xx, "Riden RD6006 (model 60062) SN:00012345 FW:1.41")]
+fn identifies_the_model_it_was_told_about(#[case] driver: Driver, #[case] identity: &str) {
+    let emulator = emulator(driver);
+    let answer = connect(driver, &emulator).identify().unwrap();
+    assert!(answer.starts_with(identity), "{answer}");
 }
 
 #[rstest]
-#[case::rigol(Driver::RigolDp800)]
-#[case::siglent(Driver::SiglentSpd3303x)]
-#[case::keysight(Driver::KeysightE36300)]
-#[case::korad(Driver::KoradKa3005p)]
-fn apply_programs_verifies_and_reads_the_output_back(#[case] driver: Driver) {
+fn apply_programs_verifies_and_reads_the_output_back(
+    #[values(
+        Driver::RigolDp800,
+        Driver::SiglentSpd3303x,
+        Driver::KeysightE36300,
+        Driver::KoradKa3005p,
+        Driver::RidenRd60xx
+    )]
+    driver: Driver,
+) {
     let emulator = emulator(driver);
     let mut psu = connect(driver, &emulator);
 
@@ -78,11 +84,16 @@ fn apply_programs_verifies_and_reads_the_output_back(#[case] driver: Driver) {
 }
 
 #[rstest]
-#[case::rigol(Driver::RigolDp800)]
-#[case::siglent(Driver::SiglentSpd3303x)]
-#[case::keysight(Driver::KeysightE36300)]
-#[case::korad(Driver::KoradKa3005p)]
-fn off_switches_the_output_off_and_reads_zero(#[case] driver: Driver) {
+fn off_switches_the_output_off_and_reads_zero(
+    #[values(
+        Driver::RigolDp800,
+        Driver::SiglentSpd3303x,
+        Driver::KeysightE36300,
+        Driver::KoradKa3005p,
+        Driver::RidenRd60xx
+    )]
+    driver: Driver,
+) {
     let emulator = emulator(driver);
     let mut psu = connect(driver, &emulator);
     psu.apply(1, setpoint(4.2, 0.2)).unwrap();
@@ -98,8 +109,9 @@ fn off_switches_the_output_off_and_reads_zero(#[case] driver: Driver) {
 #[case::rigol(Driver::RigolDp800, "Data out of range")]
 #[case::siglent(Driver::SiglentSpd3303x, "Data out of range")]
 #[case::keysight(Driver::KeysightE36300, "Data out of range")]
-// Korad has no error queue and ignores the value: the readback catches it.
+// Korad and Riden have no error queue and ignore the value: the readback catches it.
 #[case::korad(Driver::KoradKa3005p, "voltage reads back 0.00 after setting 99.00")]
+#[case::riden(Driver::RidenRd60xx, "voltage reads back 5 after setting 99")]
 fn a_refused_setting_is_a_rig_error_with_the_instruments_words(
     #[case] driver: Driver,
     #[case] words: &str,
@@ -114,29 +126,35 @@ fn a_refused_setting_is_a_rig_error_with_the_instruments_words(
 }
 
 #[rstest]
-#[case::rigol(Driver::RigolDp800)]
-#[case::siglent(Driver::SiglentSpd3303x)]
-#[case::keysight(Driver::KeysightE36300)]
-#[case::korad(Driver::KoradKa3005p)]
-fn an_answer_later_than_the_timeout_is_a_rig_error(#[case] driver: Driver) {
+#[case::rigol(Driver::RigolDp800, "*IDN?")]
+#[case::siglent(Driver::SiglentSpd3303x, "*IDN?")]
+#[case::keysight(Driver::KeysightE36300, "*IDN?")]
+#[case::korad(Driver::KoradKa3005p, "*IDN?")]
+#[case::riden(Driver::RidenRd60xx, "reading register 0")]
+fn an_answer_later_than_the_timeout_is_a_rig_error(#[case] driver: Driver, #[case] asked: &str) {
     let emulator = emulator(driver);
     let mut psu = connect(driver, &emulator);
     psu.identify().expect("answers without the fault");
-    let mut psu = psu.with_timeout(Duration::from_millis(500));
+    psu.set_timeout(Duration::from_millis(500));
 
     emulator.inject(Fault::Late(Duration::from_secs(30)));
     let message = expect_error(psu.identify());
 
     assert!(message.contains("timed out"), "{message}");
-    assert!(message.contains("*IDN?"), "{message}");
+    assert!(message.contains(asked), "{message}");
 }
 
 #[rstest]
-#[case::rigol(Driver::RigolDp800)]
-#[case::siglent(Driver::SiglentSpd3303x)]
-#[case::keysight(Driver::KeysightE36300)]
-#[case::korad(Driver::KoradKa3005p)]
-fn line_noise_is_a_clear_error(#[case] driver: Driver) {
+fn line_noise_is_a_clear_error(
+    #[values(
+        Driver::RigolDp800,
+        Driver::SiglentSpd3303x,
+        Driver::KeysightE36300,
+        Driver::KoradKa3005p,
+        Driver::RidenRd60xx
+    )]
+    driver: Driver,
+) {
     let emulator = emulator(driver);
     let mut psu = connect(driver, &emulator);
 
@@ -147,11 +165,16 @@ fn line_noise_is_a_clear_error(#[case] driver: Driver) {
 }
 
 #[rstest]
-#[case::rigol(Driver::RigolDp800)]
-#[case::siglent(Driver::SiglentSpd3303x)]
-#[case::keysight(Driver::KeysightE36300)]
-#[case::korad(Driver::KoradKa3005p)]
-fn an_instrument_vanishing_mid_command_names_the_port(#[case] driver: Driver) {
+fn an_instrument_vanishing_mid_command_names_the_port(
+    #[values(
+        Driver::RigolDp800,
+        Driver::SiglentSpd3303x,
+        Driver::KeysightE36300,
+        Driver::KoradKa3005p,
+        Driver::RidenRd60xx
+    )]
+    driver: Driver,
+) {
     let emulator = emulator(driver);
     let mut psu = connect(driver, &emulator);
 
@@ -167,14 +190,16 @@ fn an_instrument_vanishing_mid_command_names_the_port(#[case] driver: Driver) {
 #[case::siglent(Driver::SiglentSpd3303x, None)]
 #[case::keysight(Driver::KeysightE36300, Some(4.25))]
 #[case::korad(Driver::KoradKa3005p, None)]
+#[case::riden(Driver::RidenRd60xx, Some(4.25))]
 fn ovp_is_programmed_where_the_model_has_it(#[case] driver: Driver, #[case] ovp: Option<f64>) {
     let emulator = emulator(driver);
     let mut psu = connect(driver, &emulator);
+    let factory_ovp = emulator.channel(1).unwrap().ovp;
 
     let level = psu.protect(1, 4.25).unwrap();
 
     assert_eq!(level, ovp);
-    assert_eq!(emulator.channel(1).unwrap().ovp, ovp);
+    assert_eq!(emulator.channel(1).unwrap().ovp, ovp.or(factory_ovp));
 }
 
 #[test]
@@ -194,7 +219,8 @@ fn a_different_model_on_the_port_is_named() {
 #[test]
 fn a_korad_answering_a_scpi_driver_is_quoted() {
     let emulator = emulator(Driver::KoradKa3005p);
-    let mut psu = connect(Driver::RigolDp800, &emulator).with_timeout(Duration::from_secs(1));
+    let mut psu = connect(Driver::RigolDp800, &emulator);
+    psu.set_timeout(Duration::from_secs(1));
 
     let message = expect_error(psu.identify());
 
@@ -206,6 +232,7 @@ fn a_korad_answering_a_scpi_driver_is_quoted() {
 #[rstest]
 #[case::rigol(Driver::RigolDp800)]
 #[case::korad(Driver::KoradKa3005p)]
+#[case::riden(Driver::RidenRd60xx)]
 #[tokio::test]
 async fn the_power_supply_trait_drives_a_real_driver(#[case] driver: Driver) {
     let emulator = emulator(driver);

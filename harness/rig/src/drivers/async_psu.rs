@@ -1,22 +1,21 @@
-//! The blocking driver behind the async `PowerSupply` trait. Serial I/O blocks, so each call runs
-//! on tokio's blocking pool and the executor keeps serving the rest of the rig meanwhile.
+//! Blocking serial drivers behind the async `PowerSupply` trait. Serial I/O blocks, so each call
+//! runs on tokio's blocking pool and the executor keeps serving the rest of the rig meanwhile.
 
 use std::sync::{Arc, Mutex, PoisonError};
 
 use async_trait::async_trait;
 use hil_scenario::Setpoint;
 
-use super::psu::Psu;
-use super::transport::Transport;
+use super::supply::SerialSupply;
 use crate::{PowerSupply, Readback, RigError};
 
-pub struct AsyncPsu<T: Transport> {
+pub struct AsyncPsu {
     name: String,
-    psu: Arc<Mutex<Psu<T>>>,
+    psu: Arc<Mutex<Box<dyn SerialSupply>>>,
 }
 
-impl<T: Transport + 'static> AsyncPsu<T> {
-    pub fn new(psu: Psu<T>) -> Self {
+impl AsyncPsu {
+    pub fn new(psu: Box<dyn SerialSupply>) -> Self {
         Self {
             name: psu.name().to_string(),
             psu: Arc::new(Mutex::new(psu)),
@@ -25,12 +24,12 @@ impl<T: Transport + 'static> AsyncPsu<T> {
 
     async fn run<R: Send + 'static>(
         &self,
-        call: impl FnOnce(&mut Psu<T>) -> Result<R, RigError> + Send + 'static,
+        call: impl FnOnce(&mut dyn SerialSupply) -> Result<R, RigError> + Send + 'static,
     ) -> Result<R, RigError> {
         let psu = self.psu.clone();
         tokio::task::spawn_blocking(move || {
             // A panic mid-call leaves the driver usable: the next call starts a fresh exchange.
-            call(&mut psu.lock().unwrap_or_else(PoisonError::into_inner))
+            call(psu.lock().unwrap_or_else(PoisonError::into_inner).as_mut())
         })
         .await
         .map_err(|e| RigError::new(&self.name, format!("driver thread failed: {e}")))?
@@ -38,7 +37,7 @@ impl<T: Transport + 'static> AsyncPsu<T> {
 }
 
 #[async_trait]
-impl<T: Transport + 'static> PowerSupply for AsyncPsu<T> {
+impl PowerSupply for AsyncPsu {
     async fn apply(&mut self, channel: u8, setpoint: Setpoint) -> Result<Readback, RigError> {
         self.run(move |psu| psu.apply(channel, setpoint)).await
     }

@@ -170,14 +170,16 @@ pub static KORAD_KA3005P: Model = Model {
     amps_decimals: 3,
 };
 
-/// The wire protocol behind a rig file's `driver`; `None` for virtual instruments.
+/// The command table behind a rig file's `driver`; `None` for virtual instruments and Riden.
 pub fn model_of(driver: Driver) -> Option<&'static Model> {
     match driver {
         Driver::RigolDp800 => Some(&RIGOL_DP800),
         Driver::SiglentSpd3303x => Some(&SIGLENT_SPD3303X),
         Driver::KeysightE36300 => Some(&KEYSIGHT_E36300),
         Driver::KoradKa3005p => Some(&KORAD_KA3005P),
-        Driver::VirtualPsu
+        // Registers, not commands: see `riden.rs`.
+        Driver::RidenRd60xx
+        | Driver::VirtualPsu
         | Driver::VirtualCentral
         | Driver::VirtualHub
         | Driver::VirtualNfcCloner

@@ -1,11 +1,12 @@
 //! One supply driver for every model in `model.rs`: program, read back, verify, check the
-//! instrument's error queue. Blocking; `AsyncPsu` runs it off the async executor.
+//! instrument's error queue.
 
 use std::time::{Duration, Instant};
 
 use hil_scenario::Setpoint;
 
 use super::model::{Model, OutputQuery, command};
+use super::supply::SerialSupply;
 use super::transport::{Transport, TransportError, read_answer};
 use crate::{Readback, RigError};
 
@@ -31,96 +32,6 @@ impl<T: Transport> Psu<T> {
             timeout: DEFAULT_TIMEOUT,
             last_command: None,
         }
-    }
-
-    /// How long to wait for each answer.
-    pub fn with_timeout(mut self, timeout: Duration) -> Self {
-        self.timeout = timeout;
-        self
-    }
-
-    pub fn name(&self) -> &str {
-        &self.instrument
-    }
-
-    pub fn model(&self) -> &'static Model {
-        self.model
-    }
-
-    /// Asks the instrument who it is and checks it is the model the rig file says.
-    pub fn identify(&mut self) -> Result<String, RigError> {
-        let identity = self.query(self.model.identify)?;
-        let lower = identity.to_lowercase();
-        let (maker, family) = self.model.identity;
-        if lower.contains(maker) && lower.contains(family) {
-            Ok(identity)
-        } else {
-            Err(self.error(format!(
-                "wrong model: it identifies as `{identity}`, not a {}; fix `driver` in the rig file",
-                self.model.name
-            )))
-        }
-    }
-
-    /// Programs voltage and current limit, switches the output on, and verifies each.
-    pub fn apply(&mut self, channel: u8, setpoint: Setpoint) -> Result<Readback, RigError> {
-        self.check_channel(channel)?;
-        if setpoint.series_ohms.is_some_and(|ohms| ohms > 0.0) {
-            return Err(self.error("a plain supply cannot add series resistance".into()));
-        }
-        let model = self.model;
-        self.set_verified(
-            channel,
-            (model.set_volts, model.query_volts),
-            setpoint.volts,
-            model.volts_decimals,
-            "voltage",
-        )?;
-        self.set_verified(
-            channel,
-            (model.set_amps, model.query_amps),
-            setpoint.amps,
-            model.amps_decimals,
-            "current limit",
-        )?;
-        self.switch(channel, true)?;
-        self.read_output(channel)
-    }
-
-    /// Switches the output off and verifies it is off.
-    pub fn off(&mut self, channel: u8) -> Result<Readback, RigError> {
-        self.check_channel(channel)?;
-        self.switch(channel, false)?;
-        self.read_output(channel)
-    }
-
-    /// Programs and arms over-voltage protection at `max_volts` (a device's limit from the rig
-    /// file), so a wrong setpoint cannot reach the device even if `hil` misbehaves. Returns the
-    /// level read back, or `None` if the model has no OVP.
-    pub fn protect(&mut self, channel: u8, max_volts: f64) -> Result<Option<f64>, RigError> {
-        self.check_channel(channel)?;
-        let Some(ovp) = &self.model.ovp else {
-            return Ok(None);
-        };
-        let decimals = self.model.volts_decimals;
-        let level = self.set_verified(channel, (ovp.set, ovp.query), max_volts, decimals, "OVP")?;
-        if let Some(enable) = ovp.enable {
-            self.write(&command(enable, channel, None))?;
-        }
-        Ok(Some(level))
-    }
-
-    /// What the output is doing now.
-    pub fn read_output(&mut self, channel: u8) -> Result<Readback, RigError> {
-        self.check_channel(channel)?;
-        let output_on = self.output_is_on(channel)?;
-        let volts = self.query_number(&command(self.model.measure_volts, channel, None))?;
-        let amps = self.query_number(&command(self.model.measure_amps, channel, None))?;
-        Ok(Readback {
-            output_on,
-            volts,
-            amps,
-        })
     }
 
     fn switch(&mut self, channel: u8, on: bool) -> Result<(), RigError> {
@@ -274,5 +185,88 @@ impl<T: Transport> Psu<T> {
                 self.transport.port()
             ),
         )
+    }
+}
+
+impl<T: Transport> SerialSupply for Psu<T> {
+    fn name(&self) -> &str {
+        &self.instrument
+    }
+
+    fn set_timeout(&mut self, timeout: Duration) {
+        self.timeout = timeout;
+    }
+
+    fn model_name(&self) -> &'static str {
+        self.model.name
+    }
+
+    fn identify(&mut self) -> Result<String, RigError> {
+        let identity = self.query(self.model.identify)?;
+        let lower = identity.to_lowercase();
+        let (maker, family) = self.model.identity;
+        if lower.contains(maker) && lower.contains(family) {
+            Ok(identity)
+        } else {
+            Err(self.error(format!(
+                "wrong model: it identifies as `{identity}`, not a {}; fix `driver` in the rig file",
+                self.model.name
+            )))
+        }
+    }
+
+    fn apply(&mut self, channel: u8, setpoint: Setpoint) -> Result<Readback, RigError> {
+        self.check_channel(channel)?;
+        if setpoint.series_ohms.is_some_and(|ohms| ohms > 0.0) {
+            return Err(self.error("a plain supply cannot add series resistance".into()));
+        }
+        let model = self.model;
+        self.set_verified(
+            channel,
+            (model.set_volts, model.query_volts),
+            setpoint.volts,
+            model.volts_decimals,
+            "voltage",
+        )?;
+        self.set_verified(
+            channel,
+            (model.set_amps, model.query_amps),
+            setpoint.amps,
+            model.amps_decimals,
+            "current limit",
+        )?;
+        self.switch(channel, true)?;
+        self.read_output(channel)
+    }
+
+    fn off(&mut self, channel: u8) -> Result<Readback, RigError> {
+        self.check_channel(channel)?;
+        self.switch(channel, false)?;
+        self.read_output(channel)
+    }
+
+    fn protect(&mut self, channel: u8, max_volts: f64) -> Result<Option<f64>, RigError> {
+        self.check_channel(channel)?;
+        let Some(ovp) = &self.model.ovp else {
+            return Ok(None);
+        };
+        let decimals = self.model.volts_decimals;
+        let level = self.set_verified(channel, (ovp.set, ovp.query), max_volts, decimals, "OVP")?;
+        if let Some(enable) = ovp.enable {
+            self.write(&command(enable, channel, None))?;
+        }
+        Ok(Some(level))
+    }
+
+    fn read_output(&mut self, channel: u8) -> Result<Readback, RigError> {
+        self.check_channel(channel)?;
+        let output_on = self.output_is_on(channel)?;
+        let volts = self.query_number(&command(self.model.measure_volts, channel, None))?;
+        let amps = self.query_number(&command(self.model.measure_amps, channel, None))?;
+        Ok(Readback {
+            output_on,
+            volts,
+            amps,
+        })
     }
 }

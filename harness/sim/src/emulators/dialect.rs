@@ -232,14 +232,15 @@ const KORAD_KA3005P: Dialect = Dialect {
     latency_ms: 30,
 };
 
-/// The dialect of a real driver; `None` for virtual instruments.
+/// The command dialect of a real driver; `None` for virtual instruments and Riden (registers).
 pub fn dialect_of(driver: Driver) -> Option<&'static Dialect> {
     match driver {
         Driver::RigolDp800 => Some(&RIGOL_DP800),
         Driver::SiglentSpd3303x => Some(&SIGLENT_SPD3303X),
         Driver::KeysightE36300 => Some(&KEYSIGHT_E36300),
         Driver::KoradKa3005p => Some(&KORAD_KA3005P),
-        Driver::VirtualPsu
+        Driver::RidenRd60xx
+        | Driver::VirtualPsu
         | Driver::VirtualCentral
         | Driver::VirtualHub
         | Driver::VirtualNfcCloner

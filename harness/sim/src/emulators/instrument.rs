@@ -1,25 +1,17 @@
-//! An emulated supply's state and how it executes commands: what it was told, what it measures,
-//! and what it complains about.
+//! A command-based supply (SCPI or Korad): its state, and how it executes commands, answers and
+//! complains.
 
 use std::collections::VecDeque;
+use std::time::Duration;
 
 use regex::Regex;
 
+use super::Protocol;
+use super::channel::Channel;
 use super::dialect::{Delimiting, Dialect, Op};
-
-/// The emulated load on every output: a resistor, so current follows voltage.
-const LOAD_OHMS: f64 = 100.0;
 
 /// The most errors a SCPI instrument queues; later ones replace the last (`-350,"Queue overflow"`).
 const ERROR_QUEUE_LEN: usize = 16;
-
-#[derive(Clone, Copy, Debug, Default, PartialEq)]
-pub struct Channel {
-    pub volts: f64,
-    pub amps: f64,
-    pub on: bool,
-    pub ovp: Option<f64>,
-}
 
 pub struct Instrument {
     dialect: &'static Dialect,
@@ -52,19 +44,9 @@ impl Instrument {
         }
     }
 
-    pub fn dialect(&self) -> &'static Dialect {
-        self.dialect
-    }
-
-    pub fn channel(&self, channel: u8) -> Option<Channel> {
-        self.channels
-            .get(usize::from(channel).checked_sub(1)?)
-            .copied()
-    }
-
     /// Takes the complete commands out of `received`. With `quiet`, the line has gone quiet, so
     /// whatever is there is complete (how an unterminated dialect ends a command).
-    pub fn take_commands(&self, received: &mut Vec<u8>, quiet: bool) -> Vec<String> {
+    fn take_commands(&self, received: &mut Vec<u8>, quiet: bool) -> Vec<String> {
         match self.dialect.delimiting {
             Delimiting::Lines => {
                 let mut commands = Vec::new();
@@ -104,7 +86,7 @@ impl Instrument {
     }
 
     /// Runs one command; returns the reply (without terminator) if it has one.
-    pub fn execute(&mut self, command: &str) -> Option<Vec<u8>> {
+    fn run_command(&mut self, command: &str) -> Option<Vec<u8>> {
         let Some((op, captures)) = self.commands.iter().find_map(|(regex, op)| {
             let c = regex.captures(command)?;
             let ch = c.name("ch").map(|m| m.as_str().to_string());
@@ -149,8 +131,8 @@ impl Instrument {
                 let (on, off) = d.output_words;
                 text(if self.channels[index].on { on } else { off }.to_string())
             }
-            Op::MeasureVolts => text((d.format_volts)(measure(self.channels[index]).0)),
-            Op::MeasureAmps => text((d.format_amps)(measure(self.channels[index]).1)),
+            Op::MeasureVolts => text((d.format_volts)(self.channels[index].measure().0)),
+            Op::MeasureAmps => text((d.format_amps)(self.channels[index].measure().1)),
             Op::SetOvp => {
                 self.set(index, number, d.max_volts * 1.1, |c, v| c.ovp = Some(v));
                 None
@@ -195,17 +177,34 @@ impl Instrument {
     }
 }
 
-/// What the output delivers into the load: constant voltage until the current limit, then
-/// constant current.
-fn measure(c: Channel) -> (f64, f64) {
-    if !c.on {
-        return (0.0, 0.0);
+impl Protocol for Instrument {
+    fn take_requests(&mut self, received: &mut Vec<u8>, quiet: bool) -> Vec<Vec<u8>> {
+        self.take_commands(received, quiet)
+            .into_iter()
+            .map(String::into_bytes)
+            .collect()
     }
-    let amps = c.volts / LOAD_OHMS;
-    if amps > c.amps {
-        (c.amps * LOAD_OHMS, c.amps)
-    } else {
-        (c.volts, amps)
+
+    fn execute(&mut self, request: &[u8]) -> Option<Vec<u8>> {
+        let mut reply = self.run_command(&String::from_utf8_lossy(request))?;
+        reply.extend_from_slice(self.dialect.reply_end.as_bytes());
+        Some(reply)
+    }
+
+    fn channel(&self, channel: u8) -> Option<Channel> {
+        self.channels
+            .get(usize::from(channel).checked_sub(1)?)
+            .copied()
+    }
+
+    fn latency(&self) -> Duration {
+        Duration::from_millis(self.dialect.latency_ms)
+    }
+
+    fn noise(&self) -> Vec<u8> {
+        let mut noise = vec![0xFF, 0x13, b'#', 0xFE, 0x00, b'~'];
+        noise.extend_from_slice(self.dialect.reply_end.as_bytes());
+        noise
     }
 }
 

@@ -4,8 +4,10 @@
 //! Each emulator runs on its own thread on the wall clock (never on a paused tokio clock: see
 //! DESIGN.md). Faults can be injected to see how a driver copes with a misbehaving instrument.
 
+mod channel;
 mod dialect;
 mod instrument;
+mod riden;
 
 use std::io::{self, Read, Write};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -16,9 +18,28 @@ use std::time::Duration;
 use hil_scenario::Driver;
 use serialport::{SerialPort, TTYPort};
 
-pub use instrument::Channel;
+pub use channel::Channel;
 
 use instrument::Instrument;
+use riden::RidenRegisters;
+
+/// A wire protocol an emulated supply answers in.
+trait Protocol: Send {
+    /// Takes the complete requests out of `received`. With `quiet`, the line has gone quiet, so
+    /// whatever is there is complete or noise.
+    fn take_requests(&mut self, received: &mut Vec<u8>, quiet: bool) -> Vec<Vec<u8>>;
+
+    /// Runs one request; the reply as it goes on the wire, if it has one.
+    fn execute(&mut self, request: &[u8]) -> Option<Vec<u8>>;
+
+    fn channel(&self, channel: u8) -> Option<Channel>;
+
+    /// How long the instrument takes to answer.
+    fn latency(&self) -> Duration;
+
+    /// Line noise in place of a reply, framed like one so the driver reads it at once.
+    fn noise(&self) -> Vec<u8>;
+}
 
 /// How long the line must be quiet before an unterminated (Korad) command counts as complete.
 const QUIET: Duration = Duration::from_millis(20);
@@ -42,7 +63,7 @@ pub struct Emulator {
 }
 
 struct Shared {
-    instrument: Mutex<Instrument>,
+    instrument: Mutex<Box<dyn Protocol>>,
     fault: Mutex<Option<Fault>>,
     stop: AtomicBool,
 }
@@ -50,8 +71,10 @@ struct Shared {
 impl Emulator {
     /// Starts the emulator for a real driver on a fresh pty; `None` for virtual drivers.
     pub fn start(driver: Driver) -> io::Result<Option<Emulator>> {
-        let Some(dialect) = dialect::dialect_of(driver) else {
-            return Ok(None);
+        let protocol: Box<dyn Protocol> = match (dialect::dialect_of(driver), driver) {
+            (Some(dialect), _) => Box::new(Instrument::new(dialect)),
+            (None, Driver::RidenRd60xx) => Box::new(RidenRegisters::new()),
+            (None, _) => return Ok(None),
         };
         // The driver opens the slave by path (`pair` takes no lock on it); keeping our handle
         // open means the master never reads EIO between the driver's opens.
@@ -61,7 +84,7 @@ impl Emulator {
             .name()
             .ok_or_else(|| io::Error::other("the pty has no name"))?;
         let shared = Arc::new(Shared {
-            instrument: Mutex::new(Instrument::new(dialect)),
+            instrument: Mutex::new(protocol),
             fault: Mutex::new(None),
             stop: AtomicBool::new(false),
         });
@@ -130,22 +153,22 @@ fn serve(shared: &Shared, mut master: TTYPort, _slave: TTYPort) {
             Err(e) if e.kind() == io::ErrorKind::TimedOut => true,
             Err(_) => return,
         };
-        let commands = lock(&shared.instrument).take_commands(&mut received, quiet);
-        for command in commands {
-            if answer(shared, &mut master, &command).is_err() {
+        let requests = lock(&shared.instrument).take_requests(&mut received, quiet);
+        for request in requests {
+            if answer(shared, &mut master, &request).is_err() {
                 return;
             }
         }
     }
 }
 
-/// Executes one command and writes its answer, honouring an injected fault. `Err` means the pty
+/// Executes one request and writes its answer, honouring an injected fault. `Err` means the pty
 /// is gone (or was closed on purpose).
-fn answer(shared: &Shared, master: &mut TTYPort, command: &str) -> Result<(), ()> {
-    let (reply, dialect) = {
+fn answer(shared: &Shared, master: &mut TTYPort, request: &[u8]) -> Result<(), ()> {
+    let (reply, latency, noise) = {
         let mut instrument = lock(&shared.instrument);
-        let reply = instrument.execute(command);
-        (reply, instrument.dialect())
+        let reply = instrument.execute(request);
+        (reply, instrument.latency(), instrument.noise())
     };
     let mut fault = lock(&shared.fault);
     if *fault == Some(Fault::Vanish) {
@@ -154,13 +177,12 @@ fn answer(shared: &Shared, master: &mut TTYPort, command: &str) -> Result<(), ()
     let Some(mut reply) = reply else {
         return Ok(());
     };
-    std::thread::sleep(Duration::from_millis(dialect.latency_ms));
+    std::thread::sleep(latency);
     match fault.take() {
         Some(Fault::Late(by)) => pause(shared, by),
-        Some(Fault::Garbage) => reply = vec![0xFF, 0x13, b'#', 0xFE, 0x00, b'~'],
+        Some(Fault::Garbage) => reply = noise,
         Some(Fault::Vanish) | None => {}
     }
     drop(fault);
-    reply.extend_from_slice(dialect.reply_end.as_bytes());
     master.write_all(&reply).map_err(drop)
 }
