@@ -217,3 +217,46 @@ fn printable(bytes: &[u8]) -> String {
         .trim()
         .to_string()
 }
+
+#[cfg(test)]
+mod tests {
+    use hil_scenario::Driver;
+
+    use super::*;
+    use crate::emulators::dialect::dialect_of;
+
+    fn instrument(driver: Driver) -> Instrument {
+        Instrument::new(dialect_of(driver).unwrap())
+    }
+
+    #[test]
+    fn noise_around_commands_is_skipped() {
+        let rigol = instrument(Driver::RigolDp800);
+        let mut received = b"\xff\x00*IDN?\r\n:SOUR1:VOLT 3.7\n:OUTP".to_vec();
+        assert_eq!(
+            rigol.take_commands(&mut received, false),
+            ["*IDN?", ":SOUR1:VOLT 3.7"]
+        );
+        assert_eq!(received, b":OUTP", "an unfinished line waits for its end");
+
+        let korad = instrument(Driver::KoradKa3005p);
+        let mut received = b"VSET1:3.70\xfe~VOUT1?".to_vec();
+        assert!(korad.take_commands(&mut received, false).is_empty());
+        assert_eq!(
+            korad.take_commands(&mut received, true),
+            ["VSET1:3.70", "VOUT1?"]
+        );
+    }
+
+    #[test]
+    fn scpi_errors_queue_until_read() {
+        let mut rigol = instrument(Driver::RigolDp800);
+        assert_eq!(rigol.run_command(":FOO:BAR 1"), None);
+        assert_eq!(rigol.run_command(":SOUR1:VOLT 99"), None);
+        let mut next_error =
+            || String::from_utf8(rigol.run_command(":SYST:ERR?").unwrap()).unwrap();
+        assert_eq!(next_error(), "-113,\"Undefined header\"");
+        assert_eq!(next_error(), "-222,\"Data out of range\"");
+        assert_eq!(next_error(), "0,\"No error\"");
+    }
+}

@@ -137,3 +137,32 @@ impl Protocol for RidenRegisters {
         vec![0x01, 0x03, 0x04, 0xFF, 0x13, 0xFE, 0x00, 0x7E, 0x00]
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use hil_rig::drivers::modbus::{read_request, write_request};
+
+    use super::*;
+
+    #[test]
+    fn noise_before_a_request_is_skipped_and_bad_frames_dropped() {
+        let mut riden = RidenRegisters::new();
+        let mut corrupt = write_request(UNIT, 8, 370);
+        corrupt[5] ^= 1;
+        let mut received = vec![0xFF, 0x00];
+        received.extend(corrupt);
+        received.extend(read_request(UNIT, 8, 1));
+
+        let requests = riden.take_requests(&mut received, true);
+
+        assert_eq!(requests, [read_request(UNIT, 8, 1)]);
+        assert!(received.is_empty());
+    }
+
+    #[test]
+    fn reading_past_the_register_map_is_an_exception() {
+        let mut riden = RidenRegisters::new();
+        let reply = riden.execute(&read_request(UNIT, 99, 2)).unwrap();
+        assert_eq!(reply[..3], [UNIT, 0x83, 2]);
+    }
+}
