@@ -1,4 +1,4 @@
-//! `hil run`, `hil list`, `hil validate`, `hil report merge`.
+//! `hil run`, `hil list`, `hil validate`, `hil report merge`; `hil rig check` is in `rig_check`.
 
 use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
@@ -312,7 +312,7 @@ fn stop_on_signals() -> Interrupt {
     interrupt
 }
 
-fn config_error(e: CatalogError) -> u8 {
+pub(crate) fn config_error(e: CatalogError) -> u8 {
     match e {
         CatalogError::Config(errors) => {
             // One plain `file:line:col: message` line per error first: greppable, and what CI logs keep.

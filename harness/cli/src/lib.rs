@@ -2,6 +2,7 @@
 
 mod catalog;
 mod commands;
+mod rig_check;
 
 use std::path::PathBuf;
 
@@ -47,6 +48,18 @@ enum Command {
     /// Work with report directories.
     #[command(subcommand)]
     Report(ReportCommand),
+    /// Work with a rig's instruments.
+    #[command(subcommand)]
+    Rig(RigCommand),
+}
+
+#[derive(Debug, Subcommand)]
+enum RigCommand {
+    /// Open every real instrument, identify it and read its outputs back; exit 1 if any fails.
+    Check {
+        #[arg(long, default_value = catalog::DEFAULT_RIG)]
+        rig: PathBuf,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -78,5 +91,6 @@ pub fn run(cli: Cli) -> u8 {
         Command::List { rig } => commands::list(&rig),
         Command::Validate { files, rig } => commands::validate(&files, &rig),
         Command::Report(ReportCommand::Merge { dirs, out }) => commands::merge(&dirs, &out),
+        Command::Rig(RigCommand::Check { rig }) => rig_check::rig_check(&rig),
     }
 }

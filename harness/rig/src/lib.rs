@@ -5,6 +5,7 @@
 
 mod central;
 mod console;
+pub mod drivers;
 mod error;
 mod power;
 mod switch;

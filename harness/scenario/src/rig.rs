@@ -75,6 +75,10 @@ pub struct InstrumentSpec {
     pub driver: Spanned<Driver>,
     /// Channels of a power supply.
     pub channels: Option<u8>,
+    /// A real instrument's serial port, e.g. `/dev/serial/by-id/usb-…` (stable across replugs).
+    pub port: Option<Spanned<String>>,
+    /// Overrides the model's usual baud rate.
+    pub baud: Option<u32>,
 }
 
 /// Every driver `hil` has. Checked by serde, so a typo is a located error, not a runtime surprise.
@@ -93,6 +97,16 @@ pub enum Driver {
     VirtualRelay,
     /// The virtual rig's programmable RF attenuator, between the devices' and the central's shield boxes.
     VirtualAttenuator,
+    /// Rigol DP800 series (DP832, DP821, …): SCPI over USB-CDC or RS-232.
+    RigolDp800,
+    /// Siglent SPD3303X / SPD3303X-E: SCPI.
+    SiglentSpd3303x,
+    /// Keysight E36300 series (E36311A, E36312A, E36313A): SCPI.
+    KeysightE36300,
+    /// Korad KA3005P and its Tenma/Velleman rebadges: Korad's own terse protocol.
+    KoradKa3005p,
+    /// Riden RD6006/RD6012/RD6018/RD6024: Modbus RTU registers.
+    RidenRd60xx,
 }
 
 impl Driver {
@@ -104,6 +118,11 @@ impl Driver {
             Driver::VirtualNfcCloner => "virtual-nfc-cloner",
             Driver::VirtualRelay => "virtual-relay",
             Driver::VirtualAttenuator => "virtual-attenuator",
+            Driver::RigolDp800 => "rigol-dp800",
+            Driver::SiglentSpd3303x => "siglent-spd3303x",
+            Driver::KeysightE36300 => "keysight-e36300",
+            Driver::KoradKa3005p => "korad-ka3005p",
+            Driver::RidenRd60xx => "riden-rd60xx",
         }
     }
 
@@ -115,11 +134,24 @@ impl Driver {
             | Driver::VirtualNfcCloner
             | Driver::VirtualRelay
             | Driver::VirtualAttenuator => true,
+            Driver::RigolDp800
+            | Driver::SiglentSpd3303x
+            | Driver::KeysightE36300
+            | Driver::KoradKa3005p
+            | Driver::RidenRd60xx => false,
         }
     }
 
     pub fn is_power_supply(self) -> bool {
-        matches!(self, Driver::VirtualPsu)
+        matches!(
+            self,
+            Driver::VirtualPsu
+                | Driver::RigolDp800
+                | Driver::SiglentSpd3303x
+                | Driver::KeysightE36300
+                | Driver::KoradKa3005p
+                | Driver::RidenRd60xx
+        )
     }
 
     pub fn is_central(self) -> bool {
@@ -135,7 +167,14 @@ impl Driver {
             Driver::VirtualCentral => &[Transport::Ble],
             Driver::VirtualHub => &[Transport::Ble, Transport::Nfc, Transport::Zwave],
             Driver::VirtualNfcCloner => &[Transport::Nfc],
-            Driver::VirtualPsu | Driver::VirtualRelay | Driver::VirtualAttenuator => &[],
+            Driver::VirtualPsu
+            | Driver::VirtualRelay
+            | Driver::VirtualAttenuator
+            | Driver::RigolDp800
+            | Driver::SiglentSpd3303x
+            | Driver::KeysightE36300
+            | Driver::KoradKa3005p
+            | Driver::RidenRd60xx => &[],
         }
     }
 
@@ -160,7 +199,9 @@ impl Driver {
     /// Channels when the rig file does not say.
     pub fn default_channels(self) -> u8 {
         match self {
-            Driver::VirtualPsu => 2,
+            Driver::VirtualPsu | Driver::SiglentSpd3303x => 2,
+            Driver::RigolDp800 | Driver::KeysightE36300 => 3,
+            Driver::KoradKa3005p | Driver::RidenRd60xx => 1,
             Driver::VirtualRelay => 4,
             Driver::VirtualCentral
             | Driver::VirtualHub
@@ -178,7 +219,12 @@ impl Driver {
             | Driver::VirtualCentral
             | Driver::VirtualHub
             | Driver::VirtualNfcCloner
-            | Driver::VirtualRelay => None,
+            | Driver::VirtualRelay
+            | Driver::RigolDp800
+            | Driver::SiglentSpd3303x
+            | Driver::KeysightE36300
+            | Driver::KoradKa3005p
+            | Driver::RidenRd60xx => None,
         }
     }
 }

@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use crate::diagnostic::{ConfigErrors, Problems, SourceFile};
 use crate::profile::{Profile, list_or_none};
-use crate::rig::{Driver, RigFile, SimModel};
+use crate::rig::{Driver, InstrumentSpec, RigFile, SimModel};
 
 #[derive(Clone, Debug)]
 pub struct Rig {
@@ -53,6 +53,9 @@ pub struct Instrument {
     pub name: String,
     pub driver: Driver,
     pub channels: u8,
+    /// A real instrument's serial port.
+    pub port: Option<String>,
+    pub baud: Option<u32>,
 }
 
 impl Rig {
@@ -67,10 +70,13 @@ impl Rig {
             .iter()
             .map(|(name, spec)| {
                 let driver = *spec.driver.get_ref();
+                check_port(&source, &mut problems, name, spec);
                 let instrument = Instrument {
                     name: name.clone(),
                     driver,
                     channels: spec.channels.unwrap_or_else(|| driver.default_channels()),
+                    port: spec.port.as_ref().map(|p| p.get_ref().clone()),
+                    baud: spec.baud,
                 };
                 (name.clone(), instrument)
             })
@@ -249,6 +255,30 @@ impl Rig {
 
     pub fn device_names(&self) -> Vec<&str> {
         self.devices.keys().map(String::as_str).collect()
+    }
+}
+
+/// A real instrument needs a port to be reached by; a virtual one has none to use.
+fn check_port(source: &SourceFile, problems: &mut Problems, name: &str, spec: &InstrumentSpec) {
+    let driver = *spec.driver.get_ref();
+    match (&spec.port, driver.is_virtual()) {
+        (None, false) => problems.push(source.error(
+            spec.driver.span(),
+            format!(
+                "instrument `{name}` ({}) has no `port`",
+                driver.name()
+            ),
+            Some("add e.g. `port = \"/dev/ttyUSB0\"`; `ls /dev/serial/by-id/` lists what is plugged in".into()),
+        )),
+        (Some(port), true) => problems.push(source.error(
+            port.span(),
+            format!(
+                "instrument `{name}` ({}) is virtual and has no port",
+                driver.name()
+            ),
+            Some("remove `port`, or pick a real driver".into()),
+        )),
+        (Some(_), false) | (None, true) => {}
     }
 }
 

@@ -170,6 +170,8 @@ fn the_good_rig_loads() {
 #[case::missing_channel(("channel = 1", "channel = 3"), "9:24", "channel 3 does not exist on `psu`")]
 #[case::missing_profile(("ring-fw-2.1.toml", "ring-fw-0.toml"), "7:11", "cannot read profile")]
 #[case::wrong_type(("max_volts = 4.25", "max_volts = \"4.25\""), "9:56", "invalid type: string \"4.25\", expected f64")]
+#[case::real_driver_without_port(("\"virtual-psu\"", "\"rigol-dp800\""), "4:10", "instrument `psu` (rigol-dp800) has no `port`")]
+#[case::virtual_driver_with_port(("\"virtual-psu\"", "\"virtual-psu\"\nport = \"/dev/ttyUSB0\""), "5:8", "instrument `psu` (virtual-psu) is virtual and has no port")]
 fn rig_errors_point_at_the_problem(
     #[case] edit: (&str, &str),
     #[case] line_col: &str,
@@ -183,6 +185,32 @@ fn rig_errors_point_at_the_problem(
             .any(|e| e.starts_with(&expected) && e.contains(message)),
         "expected an error at {expected} containing {message:?}, got {errors:#?}"
     );
+}
+
+#[test]
+fn a_bench_supply_is_real_and_keeps_its_port() {
+    let rig = GOOD_RIG
+        .replace(
+            "\"virtual-psu\"",
+            "\"korad-ka3005p\"\nport = \"/dev/ttyACM0\"\nbaud = 19200",
+        )
+        .replace("sim = \"ring\"\n", "");
+    let dir = tempfile::tempdir().unwrap();
+    let profiles = repo().join("fixtures/profiles");
+    let path = write(
+        dir.path(),
+        "rig.toml",
+        &rig.replace("PROFILES", &profiles.display().to_string()),
+    );
+
+    let rig = Rig::load(&path).unwrap();
+
+    let psu = &rig.instruments["psu"];
+    assert_eq!(psu.port.as_deref(), Some("/dev/ttyACM0"));
+    assert_eq!(psu.baud, Some(19200));
+    assert_eq!(psu.channels, 1);
+    assert!(!rig.is_virtual());
+    assert!(!psu.driver.has_series_resistance());
 }
 
 #[test]

@@ -9,6 +9,7 @@ mod central;
 mod console;
 mod device;
 mod device_central;
+pub mod emulators;
 mod hardware;
 mod psu;
 mod radio;
@@ -182,6 +183,12 @@ pub fn start(rig: &hil_scenario::Rig, seed: u64) -> hil_rig::Rig {
                 );
                 out.centrals.insert(name, Box::new(central));
             }
+            // Real instruments are reached through `hil_rig::drivers`, not simulated here.
+            Driver::RigolDp800
+            | Driver::SiglentSpd3303x
+            | Driver::KeysightE36300
+            | Driver::KoradKa3005p
+            | Driver::RidenRd60xx => {}
         }
     }
     out

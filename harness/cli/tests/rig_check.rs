@@ -1,0 +1,157 @@
+//! `hil rig check` against emulated supplies on real ptys, and against a port that is not there.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::time::Duration;
+
+use hil_scenario::Driver;
+use hil_sim::emulators::{Emulator, Fault};
+
+fn hil(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_hil"))
+        .args(args)
+        .current_dir(Path::new(env!("CARGO_MANIFEST_DIR")).join("../.."))
+        .output()
+        .expect("hil runs")
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+fn emulator(driver: Driver) -> Emulator {
+    Emulator::start(driver).unwrap().unwrap()
+}
+
+/// A rig file with `instruments` (name, driver, port) and a virtual phone.
+fn rig_file(dir: &tempfile::TempDir, instruments: &[(&str, Driver, &str)]) -> PathBuf {
+    let mut toml =
+        String::from("name = \"bench\"\n\n[instrument.phone]\ndriver = \"virtual-central\"\n");
+    for (name, driver, port) in instruments {
+        toml += &format!(
+            "\n[instrument.{name}]\ndriver = \"{}\"\nport = \"{port}\"\n",
+            driver.name()
+        );
+    }
+    let path = dir.path().join("bench.toml");
+    std::fs::write(&path, toml).unwrap();
+    path
+}
+
+fn line<'a>(stdout: &'a str, instrument: &str) -> &'a str {
+    stdout
+        .lines()
+        .find(|l| l.split_whitespace().nth(1) == Some(instrument))
+        .unwrap_or_else(|| panic!("no line for {instrument} in:\n{stdout}"))
+}
+
+#[test]
+fn every_emulated_supply_checks_out() {
+    let models = [
+        ("dp832", Driver::RigolDp800, "RIGOL TECHNOLOGIES,DP832"),
+        (
+            "spd",
+            Driver::SiglentSpd3303x,
+            "Siglent Technologies,SPD3303X",
+        ),
+        (
+            "e36312",
+            Driver::KeysightE36300,
+            "Keysight Technologies,E36312A",
+        ),
+        ("korad", Driver::KoradKa3005p, "KORAD KA3005P"),
+        ("riden", Driver::RidenRd60xx, "Riden RD6006"),
+    ];
+    let emulators: Vec<Emulator> = models.iter().map(|(_, d, _)| emulator(*d)).collect();
+    let dir = tempfile::tempdir().unwrap();
+    let instruments: Vec<_> = models
+        .iter()
+        .zip(&emulators)
+        .map(|((name, driver, _), e)| (*name, *driver, e.port()))
+        .collect();
+    let rig = rig_file(&dir, &instruments);
+
+    let out = hil(&["rig", "check", "--rig", rig.to_str().unwrap()]);
+
+    let stdout = text(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{stdout}{}", text(&out.stderr));
+    for ((name, _, identity), emulator) in models.iter().zip(&emulators) {
+        let line = line(&stdout, name);
+        assert!(line.starts_with("OK"), "{line}");
+        assert!(line.contains(emulator.port()), "{line}");
+        assert!(line.contains(identity), "{line}");
+        assert!(line.contains("CH1 off 0.000 V 0.000 A"), "{line}");
+    }
+    assert!(line(&stdout, "phone").contains("OK") && stdout.contains("(virtual)"));
+    assert!(stdout.contains("6 of 6 instrument(s) OK"), "{stdout}");
+}
+
+#[test]
+fn a_missing_port_a_wrong_model_and_a_silent_supply_are_named() {
+    let keysight = emulator(Driver::KeysightE36300);
+    let silent = emulator(Driver::SiglentSpd3303x);
+    silent.inject(Fault::Late(Duration::from_secs(60)));
+    let dir = tempfile::tempdir().unwrap();
+    let rig = rig_file(
+        &dir,
+        &[
+            ("psu1", Driver::RigolDp800, "/dev/ttyHIL-not-plugged-in"),
+            ("psu2", Driver::RigolDp800, keysight.port()),
+            ("psu3", Driver::SiglentSpd3303x, silent.port()),
+        ],
+    );
+
+    let out = hil(&["rig", "check", "--rig", rig.to_str().unwrap()]);
+
+    let stdout = text(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{stdout}{}", text(&out.stderr));
+    let missing = line(&stdout, "psu1");
+    assert!(missing.starts_with("ERROR"), "{missing}");
+    assert!(
+        missing.contains("/dev/ttyHIL-not-plugged-in does not exist"),
+        "{missing}"
+    );
+    let wrong = line(&stdout, "psu2");
+    assert!(
+        wrong.starts_with("ERROR") && wrong.contains("wrong model"),
+        "{wrong}"
+    );
+    assert!(line(&stdout, "phone").starts_with("OK"), "{stdout}");
+}
+
+#[test]
+fn a_real_supply_without_a_port_is_a_located_configuration_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let rig = dir.path().join("bench.toml");
+    std::fs::write(
+        &rig,
+        "name = \"bench\"\n\n[instrument.psu1]\ndriver = \"korad-ka3005p\"\n",
+    )
+    .unwrap();
+
+    let out = hil(&["rig", "check", "--rig", rig.to_str().unwrap()]);
+
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains(&format!(
+            "{}:4:10: instrument `psu1` (korad-ka3005p) has no `port`",
+            rig.display()
+        )),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn the_example_bench_rig_is_valid_and_names_its_missing_supply() {
+    let out = hil(&["rig", "check", "--rig", "rigs/bench-dp832.toml"]);
+
+    let stdout = text(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{stdout}{}", text(&out.stderr));
+    let psu = line(&stdout, "psu");
+    assert!(psu.starts_with("ERROR"), "{psu}");
+    assert!(
+        psu.contains("usb-RIGOL_TECHNOLOGIES_DP832_DP8C000000000-if00 does not exist"),
+        "{psu}"
+    );
+}

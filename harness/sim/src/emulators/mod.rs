@@ -1,0 +1,188 @@
+//! Power supplies that speak their real wire protocols on a pty: the drivers in
+//! `hil_rig::drivers` are tested against them, and `hil rig check` can be tried without a bench.
+//!
+//! Each emulator runs on its own thread on the wall clock (never on a paused tokio clock: see
+//! DESIGN.md). Faults can be injected to see how a driver copes with a misbehaving instrument.
+
+mod channel;
+mod dialect;
+mod instrument;
+mod riden;
+
+use std::io::{self, Read, Write};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use hil_scenario::Driver;
+use serialport::{SerialPort, TTYPort};
+
+pub use channel::Channel;
+
+use instrument::Instrument;
+use riden::RidenRegisters;
+
+/// A wire protocol an emulated supply answers in.
+trait Protocol: Send {
+    /// Takes the complete requests out of `received`. With `quiet`, the line has gone quiet, so
+    /// whatever is there is complete or noise.
+    fn take_requests(&mut self, received: &mut Vec<u8>, quiet: bool) -> Vec<Vec<u8>>;
+
+    /// Runs one request; the reply as it goes on the wire, if it has one.
+    fn execute(&mut self, request: &[u8]) -> Option<Vec<u8>>;
+
+    fn channel(&self, channel: u8) -> Option<Channel>;
+
+    /// How long the instrument takes to answer.
+    fn latency(&self) -> Duration;
+
+    /// Line noise in place of a reply, framed like one so the driver reads it at once.
+    fn noise(&self) -> Vec<u8>;
+}
+
+/// How long the line must be quiet before an unterminated (Korad) command counts as complete.
+const QUIET: Duration = Duration::from_millis(20);
+
+/// Misbehaviour for the next command that expects an answer (or, for `Vanish`, the next command).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Fault {
+    /// Answers this much later than usual.
+    Late(Duration),
+    /// Answers with line noise.
+    Garbage,
+    /// Closes the port mid-command, as an instrument unplugged or switched off does.
+    Vanish,
+}
+
+/// A running emulated supply. Stops when dropped.
+pub struct Emulator {
+    port: String,
+    shared: Arc<Shared>,
+    thread: Option<JoinHandle<()>>,
+}
+
+struct Shared {
+    instrument: Mutex<Box<dyn Protocol>>,
+    fault: Mutex<Option<Fault>>,
+    stop: AtomicBool,
+}
+
+impl Emulator {
+    /// Starts the emulator for a real driver on a fresh pty; `None` for virtual drivers.
+    pub fn start(driver: Driver) -> io::Result<Option<Emulator>> {
+        let protocol: Box<dyn Protocol> = match (dialect::dialect_of(driver), driver) {
+            (Some(dialect), _) => Box::new(Instrument::new(dialect)),
+            (None, Driver::RidenRd60xx) => Box::new(RidenRegisters::new()),
+            (None, _) => return Ok(None),
+        };
+        // The driver opens the slave by path (`pair` takes no lock on it); keeping our handle
+        // open means the master never reads EIO between the driver's opens.
+        let (mut master, slave) = TTYPort::pair().map_err(io::Error::from)?;
+        master.set_timeout(QUIET).map_err(io::Error::from)?;
+        let port = slave
+            .name()
+            .ok_or_else(|| io::Error::other("the pty has no name"))?;
+        let shared = Arc::new(Shared {
+            instrument: Mutex::new(protocol),
+            fault: Mutex::new(None),
+            stop: AtomicBool::new(false),
+        });
+        let thread = std::thread::Builder::new()
+            .name(format!("emulator {port}"))
+            .spawn({
+                let shared = shared.clone();
+                move || serve(&shared, master, slave)
+            })?;
+        Ok(Some(Emulator {
+            port,
+            shared,
+            thread: Some(thread),
+        }))
+    }
+
+    /// The path a driver opens, e.g. `/dev/pts/7`.
+    pub fn port(&self) -> &str {
+        &self.port
+    }
+
+    /// Misbehaves once, at the next command it applies to.
+    pub fn inject(&self, fault: Fault) {
+        *lock(&self.shared.fault) = Some(fault);
+    }
+
+    /// What a channel is set to, as the instrument's front panel would show.
+    pub fn channel(&self, channel: u8) -> Option<Channel> {
+        lock(&self.shared.instrument).channel(channel)
+    }
+}
+
+impl Drop for Emulator {
+    fn drop(&mut self) {
+        self.shared.stop.store(true, Ordering::Relaxed);
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+/// Sleeps, but wakes early when the emulator is being stopped, so dropping it does not wait out
+/// an injected delay.
+fn pause(shared: &Shared, duration: Duration) {
+    let until = std::time::Instant::now() + duration;
+    while !shared.stop.load(Ordering::Relaxed) && std::time::Instant::now() < until {
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// Reads commands and answers them until stopped, or until a `Vanish` fault closes the pty
+/// (dropping both ends, so the driver's side hangs up).
+fn serve(shared: &Shared, mut master: TTYPort, _slave: TTYPort) {
+    let mut received = Vec::new();
+    let mut buf = [0u8; 256];
+    while !shared.stop.load(Ordering::Relaxed) {
+        let quiet = match master.read(&mut buf) {
+            Ok(n) => {
+                received.extend_from_slice(&buf[..n]);
+                false
+            }
+            Err(e) if e.kind() == io::ErrorKind::TimedOut => true,
+            Err(_) => return,
+        };
+        let requests = lock(&shared.instrument).take_requests(&mut received, quiet);
+        for request in requests {
+            if answer(shared, &mut master, &request).is_err() {
+                return;
+            }
+        }
+    }
+}
+
+/// Executes one request and writes its answer, honouring an injected fault. `Err` means the pty
+/// is gone (or was closed on purpose).
+fn answer(shared: &Shared, master: &mut TTYPort, request: &[u8]) -> Result<(), ()> {
+    let (reply, latency, noise) = {
+        let mut instrument = lock(&shared.instrument);
+        let reply = instrument.execute(request);
+        (reply, instrument.latency(), instrument.noise())
+    };
+    let mut fault = lock(&shared.fault);
+    if *fault == Some(Fault::Vanish) {
+        return Err(());
+    }
+    let Some(mut reply) = reply else {
+        return Ok(());
+    };
+    std::thread::sleep(latency);
+    match fault.take() {
+        Some(Fault::Late(by)) => pause(shared, by),
+        Some(Fault::Garbage) => reply = noise,
+        Some(Fault::Vanish) | None => {}
+    }
+    drop(fault);
+    master.write_all(&reply).map_err(drop)
+}
