@@ -114,11 +114,16 @@ pub fn run_command(args: &RunArgs) -> u8 {
         },
         interrupt: stop_on_signals(),
     };
-    let (summary, _) =
-        match hil_runner::run_all(&planned, &catalog.rig, &hil_sim::start, &bus, &options) {
-            Ok(done) => done,
-            Err(e) => return io_error(&dir, e),
-        };
+    let (summary, _) = match hil_runner::run_all(
+        &planned,
+        &catalog.rig,
+        &crate::connect::connect,
+        &bus,
+        &options,
+    ) {
+        Ok(done) => done,
+        Err(e) => return io_error(&dir, e),
+    };
     if let Some(e) = files.take_error() {
         return io_error(&dir, e);
     }
@@ -253,6 +258,32 @@ pub fn validate(files: &[PathBuf], rig: &Path) -> u8 {
     }
 }
 
+pub fn rig_safe(path: &Path) -> u8 {
+    let rig = match hil_scenario::Rig::load(path) {
+        Ok(rig) => rig,
+        Err(e) => return config_error(e.into()),
+    };
+    // Not while a run holds the rig: stopping it (Ctrl-C) leaves the rig safe anyway.
+    let _lock = match lock_rig(&rig) {
+        Ok(lock) => lock,
+        Err(code) => return code,
+    };
+    match hil_runner::restore_safe_state(&rig, &crate::connect::connect) {
+        Ok(lines) => {
+            lines.iter().for_each(|l| println!("{l}"));
+            if lines
+                .iter()
+                .any(|l| l.contains("ERROR") || l.contains("not connected"))
+            {
+                EXIT_FAIL
+            } else {
+                EXIT_PASS
+            }
+        }
+        Err(e) => io_error(path, e),
+    }
+}
+
 fn planned_id(planned: &Planned) -> &str {
     match planned {
         Planned::Ready(plan) => &plan.id,
@@ -274,7 +305,7 @@ fn lock_rig(rig: &hil_scenario::Rig) -> Result<RigLock, u8> {
             "hil: the last run on rig `{}` (pid {} on {}, since {}) did not finish cleanly; restoring the safe state first",
             rig.name, last.pid, last.host, last.since
         );
-        match hil_runner::restore_safe_state(rig, &hil_sim::start) {
+        match hil_runner::restore_safe_state(rig, &crate::connect::connect) {
             Ok(lines) => lines.iter().for_each(|l| eprintln!("hil:   {l}")),
             Err(e) => {
                 eprintln!("error: cannot restore the safe state: {e}");

@@ -2,6 +2,7 @@
 
 mod catalog;
 mod commands;
+mod connect;
 mod rig_check;
 
 use std::path::PathBuf;
@@ -10,6 +11,7 @@ use clap::{Parser, Subcommand};
 
 pub use catalog::{Catalog, ProfileOverride};
 pub use commands::{RunArgs, run_command};
+pub use connect::connect;
 
 /// Every scenario passed (skips included).
 pub const EXIT_PASS: u8 = 0;
@@ -60,6 +62,11 @@ enum RigCommand {
         #[arg(long, default_value = catalog::DEFAULT_RIG)]
         rig: PathBuf,
     },
+    /// Switch off every supply channel that feeds a device (after a crash, or by hand).
+    Safe {
+        #[arg(long, default_value = catalog::DEFAULT_RIG)]
+        rig: PathBuf,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -92,5 +99,6 @@ pub fn run(cli: Cli) -> u8 {
         Command::Validate { files, rig } => commands::validate(&files, &rig),
         Command::Report(ReportCommand::Merge { dirs, out }) => commands::merge(&dirs, &out),
         Command::Rig(RigCommand::Check { rig }) => rig_check::rig_check(&rig),
+        Command::Rig(RigCommand::Safe { rig }) => commands::rig_safe(&rig),
     }
 }

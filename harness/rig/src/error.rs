@@ -1,7 +1,7 @@
 use thiserror::Error;
 
 /// The rig failed: an instrument is missing, a port is gone, a readback does not match.
-#[derive(Debug, Error)]
+#[derive(Clone, Debug, Error)]
 #[error("{instrument}: {message}")]
 pub struct RigError {
     /// The instrument (or device console) at fault.
