@@ -39,6 +39,9 @@ pub struct RunArgs {
     /// scenario moves no other); `hil report merge` puts the N reports back together.
     #[arg(long, value_name = "K/N")]
     pub partition: Option<Partition>,
+    /// Known-flaky scenarios with an expiry: they run, are reported apart and do not fail the run.
+    #[arg(long, default_value = "scenarios/quarantine.toml")]
+    pub quarantine: PathBuf,
     /// Carry on the run in `<report-dir>/latest` after a crash: run only the scenarios it had not
     /// finished (same arguments and seed), and write its reports as if it had never stopped.
     #[arg(long, conflicts_with = "partition")]
@@ -57,6 +60,10 @@ pub fn run_command(args: &RunArgs) -> u8 {
     });
     let mut planned = match catalog.plan() {
         Ok(p) => p,
+        Err(e) => return config_error(e.into()),
+    };
+    let quarantine = match load_quarantine(&args.quarantine) {
+        Ok(q) => q,
         Err(e) => return config_error(e.into()),
     };
     let _lock = match lock_rig(&catalog.rig) {
@@ -113,6 +120,7 @@ pub fn run_command(args: &RunArgs) -> u8 {
             SnapshotMode::WritePending
         },
         interrupt: stop_on_signals(),
+        quarantine,
     };
     let (summary, _) = match hil_runner::run_all(
         &planned,
@@ -282,6 +290,20 @@ pub fn rig_safe(path: &Path) -> u8 {
         }
         Err(e) => io_error(path, e),
     }
+}
+
+/// The quarantine in force today; none if the file does not exist.
+fn load_quarantine(
+    path: &Path,
+) -> Result<std::collections::BTreeMap<String, String>, hil_scenario::ConfigErrors> {
+    if !path.exists() {
+        return Ok(Default::default());
+    }
+    let quarantine = hil_scenario::Quarantine::load(path, SystemTime::now())?;
+    for expired in &quarantine.expired {
+        eprintln!("hil: quarantine expired, counting again: {expired}");
+    }
+    Ok(quarantine.active)
 }
 
 fn planned_id(planned: &Planned) -> &str {

@@ -26,6 +26,7 @@ fn run(scenario: &Path, profiles: &[ProfileOverride], mode: SnapshotMode) -> Sce
         seed: 1,
         snapshot_mode: mode,
         interrupt: Default::default(),
+        quarantine: Default::default(),
     };
     let (_, mut results) = run_all(
         &planned,
@@ -108,6 +109,7 @@ fn the_catalog_is_deterministic_for_a_seed() {
             seed,
             snapshot_mode: SnapshotMode::Check,
             interrupt: Default::default(),
+            quarantine: Default::default(),
         };
         let (_, results) = run_all(
             &planned,

@@ -268,3 +268,57 @@ fn a_run_that_died_holding_the_rig_gets_its_safe_state_restored_first() {
             .unwrap();
     assert_eq!(after["clean"], true, "this run finished cleanly");
 }
+
+#[test]
+fn a_quarantined_failure_is_reported_apart_and_does_not_fail_the_run() {
+    let catalog = catalog_copy();
+    let reports = tempfile::tempdir().unwrap();
+    // A stale snapshot makes F01 fail.
+    let snapshot = catalog.path().join("snapshots/F01-ring-low-battery.snap");
+    let stale = std::fs::read_to_string(&snapshot)
+        .unwrap()
+        .replace("charger_wake", "power_button");
+    std::fs::write(&snapshot, stale).unwrap();
+    let quarantine = catalog.path().join("quarantine.toml");
+    std::fs::write(
+        &quarantine,
+        "[[quarantine]]\nid = \"F01-ring-low-battery\"\nuntil = \"2999-12-31\"\nreason = \"HIL-42 charger wake flaky on bench-b\"\n",
+    )
+    .unwrap();
+    let run = |quarantine: &std::path::Path| {
+        hil(&[
+            "run",
+            &catalog
+                .path()
+                .join("F01-ring-low-battery.toml")
+                .display()
+                .to_string(),
+            "--quarantine",
+            &quarantine.display().to_string(),
+            "--report-dir",
+            &reports.path().display().to_string(),
+        ])
+    };
+    let out = run(&quarantine);
+    let stdout = text(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{stdout}");
+    assert!(stdout.contains("FAIL    F01-ring-low-battery"), "{stdout}");
+    assert!(
+        stdout.contains("quarantined until 2999-12-31: HIL-42"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("0 failed") && stdout.contains("1 quarantined"),
+        "{stdout}"
+    );
+
+    // Once it expires, the same failure fails the run again.
+    std::fs::write(
+        &quarantine,
+        "[[quarantine]]\nid = \"F01-ring-low-battery\"\nuntil = \"2020-01-01\"\nreason = \"old\"\n",
+    )
+    .unwrap();
+    let out = run(&quarantine);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(text(&out.stderr).contains("quarantine expired, counting again: F01-ring-low-battery"));
+}

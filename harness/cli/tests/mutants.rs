@@ -31,6 +31,7 @@ fn run_catalog_with(device: &str, mutant: &str) -> Vec<ScenarioResult> {
         seed: 1,
         snapshot_mode: SnapshotMode::Check,
         interrupt: Default::default(),
+        quarantine: Default::default(),
     };
     run_all(
         &planned,

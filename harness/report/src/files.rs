@@ -175,7 +175,7 @@ impl ReportFiles {
                     // Totals over the whole run, not just the part after the interruption.
                     let mut totals = hil_runner::Totals::default();
                     for scenario in &self.record.scenarios {
-                        totals.add(scenario.result.outcome);
+                        totals.add(&scenario.result);
                     }
                     self.record.summary.totals = totals;
                     self.record.summary.rig_secs = self

@@ -78,6 +78,7 @@ mod tests {
             seed: 1,
             rerun: "hil run t.toml".into(),
             log: "0.000 ring | <inf> bt: \"name\" & <b>\n".into(),
+            quarantined: None,
         }
     }
 

@@ -87,7 +87,7 @@ pub fn merge(inputs: &[PathBuf], out: &Path) -> Result<RunRecord, MergeError> {
         .scenarios
         .sort_by(|a, b| (&a.result.id, &a.result.rig).cmp(&(&b.result.id, &b.result.rig)));
     for scenario in &merged.scenarios {
-        merged.summary.totals.add(scenario.result.outcome);
+        merged.summary.totals.add(&scenario.result);
         merged.summary.rig_secs += scenario.result.rig_secs;
     }
 

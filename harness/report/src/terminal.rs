@@ -95,6 +95,9 @@ impl Terminal {
                 if let Some(message) = &result.message {
                     writeln!(out, "          {message}")?;
                 }
+                if let Some(note) = &result.quarantined {
+                    writeln!(out, "          quarantined {note}")?;
+                }
                 for m in &result.measurements {
                     let mark = match m.verdict {
                         Verdict::Fail => "✗",
@@ -131,7 +134,7 @@ impl Terminal {
                 };
                 writeln!(
                     out,
-                    "hil: {} passed, {} failed, {} errors, {} timed out, {} incompatible, {} aborted, {} skipped; {} of rig time in {:.3}s wall{speedup}",
+                    "hil: {} passed, {} failed, {} errors, {} timed out, {} incompatible, {} aborted, {} skipped, {} quarantined; {} of rig time in {:.3}s wall{speedup}",
                     t.pass,
                     t.fail,
                     t.error,
@@ -139,6 +142,7 @@ impl Terminal {
                     t.incompatible,
                     t.aborted,
                     t.skipped,
+                    t.quarantined,
                     clock(Duration::from_secs_f64(summary.rig_secs)),
                     summary.wall_secs
                 )

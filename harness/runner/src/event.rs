@@ -227,6 +227,9 @@ pub struct ScenarioResult {
     pub rerun: String,
     /// Every device's console, in order, stamped with rig time.
     pub log: String,
+    /// Known flaky (`quarantine.toml`): reported apart, does not fail the run.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub quarantined: Option<String>,
 }
 
 /// The firmware profile a device ran: what a bug report needs to name the build.
@@ -262,11 +265,18 @@ pub struct Totals {
     pub skipped: usize,
     pub incompatible: usize,
     pub aborted: usize,
+    /// Did not pass, but quarantined: counted here instead of under its outcome.
+    #[serde(default)]
+    pub quarantined: usize,
 }
 
 impl Totals {
-    pub fn add(&mut self, outcome: Outcome) {
-        *match outcome {
+    pub fn add(&mut self, result: &ScenarioResult) {
+        if result.quarantined.is_some() && !result.outcome.is_success() {
+            self.quarantined += 1;
+            return;
+        }
+        *match result.outcome {
             Outcome::Pass => &mut self.pass,
             Outcome::Fail => &mut self.fail,
             Outcome::Error => &mut self.error,

@@ -42,6 +42,8 @@ pub struct ScenarioContext<'a> {
     pub snapshot_mode: SnapshotMode,
     pub rerun: String,
     pub interrupt: Interrupt,
+    /// The quarantine note, if the scenario is known to be flaky.
+    pub quarantined: Option<String>,
 }
 
 /// Why a step stopped the scenario.
@@ -217,6 +219,7 @@ pub async fn run_scenario(ctx: ScenarioContext<'_>, mut rig: hil_rig::Rig) -> Sc
         seed: ctx.seed,
         rerun: ctx.rerun,
         log,
+        quarantined: ctx.quarantined,
     };
     bus.emit(EventKind::ScenarioFinished(Box::new(result.clone())));
     result

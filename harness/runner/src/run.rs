@@ -30,6 +30,8 @@ pub struct RunOptions {
     pub snapshot_mode: SnapshotMode,
     /// Raised by Ctrl-C or SIGTERM: stops the scenario running and the rest of the run.
     pub interrupt: Interrupt,
+    /// Quarantined scenario ids, with a note for the reports.
+    pub quarantine: std::collections::BTreeMap<String, String>,
 }
 
 /// Connects the capabilities of a rig; called inside the scenario's runtime.
@@ -94,6 +96,7 @@ pub fn run_all(
                     snapshot_mode: options.snapshot_mode,
                     rerun: rerun_command(&plan.path, rig, options.seed),
                     interrupt: options.interrupt.clone(),
+                    quarantined: options.quarantine.get(&plan.id).cloned(),
                 };
                 runtime.block_on(async { run_scenario(ctx, connect(rig, seed)).await })
             }
@@ -135,7 +138,7 @@ pub fn run_all(
         } else if result.outcome != Outcome::Skipped {
             consecutive_errors = 0;
         }
-        summary.totals.add(result.outcome);
+        summary.totals.add(&result);
         summary.rig_secs += result.rig_secs;
         results.push(result);
     }
@@ -182,6 +185,7 @@ impl NotRun<'_> {
             seed: options.seed,
             rerun: rerun_command(self.path, rig, options.seed),
             log: String::new(),
+            quarantined: options.quarantine.get(self.id).cloned(),
         };
         bus.emit(EventKind::ScenarioFinished(Box::new(result.clone())));
         result

@@ -45,6 +45,7 @@ fn run_with(body: &str, mode: SnapshotMode, connect: &Connect<'_>) -> (ScenarioR
         seed: 7,
         snapshot_mode: mode,
         interrupt: Default::default(),
+        quarantine: Default::default(),
     };
     let (_, mut results) = run_all(
         &[Planned::Ready(Box::new(plan))],
@@ -310,6 +311,7 @@ fn run_plans(
         seed: 7,
         snapshot_mode: SnapshotMode::Accept,
         interrupt,
+        quarantine: Default::default(),
     };
     let (_, results) = run_all(&planned, &rig, connect, &bus, &options).unwrap();
     let events = events.lock().unwrap().clone();

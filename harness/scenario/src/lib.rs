@@ -7,6 +7,7 @@ mod diagnostic;
 mod duration;
 mod plan;
 mod profile;
+mod quarantine;
 mod rig;
 mod rig_plan;
 mod scenario;
@@ -18,6 +19,7 @@ pub use plan::{
     Setpoint,
 };
 pub use profile::{Behaviour, DfuBanks, NfcCredential, Profile, Recognised, Rule, Transport};
+pub use quarantine::Quarantine;
 pub use rig::{Driver, SimModel};
 pub use rig_plan::{Device, Instrument, PowerFeed, Rig};
 pub use scenario::{DeviceCommand, Expect, InterruptBy, Phase, Unit};
