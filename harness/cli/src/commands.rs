@@ -102,10 +102,15 @@ pub fn run_command(args: &RunArgs) -> u8 {
             Ok(dir) => dir,
             Err(e) => return io_error(&args.report_dir, e),
         };
-        match ReportFiles::create(&dir, partition) {
-            Ok(f) => (dir, f),
+        let files = match ReportFiles::create(&dir, partition) {
+            Ok(f) => f,
             Err(e) => return io_error(&dir, e),
+        };
+        // The run in progress is the latest: a crashed one is what `--resume` finds there.
+        if let Err(e) = point_latest(&args.report_dir, &dir) {
+            return io_error(&args.report_dir.join("latest"), e);
         }
+        (dir, files)
     };
     let files = SharedFiles::new(files);
     let bus = EventBus::new(reporters(args, &files));
@@ -134,9 +139,6 @@ pub fn run_command(args: &RunArgs) -> u8 {
     };
     if let Some(e) = files.take_error() {
         return io_error(&dir, e);
-    }
-    if let Err(e) = point_latest(&args.report_dir, &dir) {
-        return io_error(&args.report_dir.join("latest"), e);
     }
     // `hil run | head` closes stdout early: not worth a panic after the reports are written.
     let _ = writeln!(std::io::stdout(), "hil: reports in {}", dir.display());

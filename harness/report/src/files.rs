@@ -133,6 +133,8 @@ impl ReportFiles {
     fn record(&mut self, event: &Event) -> io::Result<()> {
         serde_json::to_writer(&mut self.events, event)?;
         self.events.write_all(b"\n")?;
+        // Streamed: whoever tails the file (or reads it after a crash) sees every event so far.
+        self.events.flush()?;
         let finished = self.slicer.push(event);
         match &event.kind {
             // A resumed run is the same run: it keeps its id and its first start.

@@ -1,0 +1,162 @@
+//! Faults injected into real runs on an emulated bench (a Rigol supply on a pty, wall clock):
+//! whatever stops a run, the supply ends switched off and the reports are complete.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use hil_scenario::Driver;
+use hil_sim::emulators::Emulator;
+
+use common::{json, repo, text};
+
+fn bench(dir: &Path, port: &str) -> PathBuf {
+    let rig = format!(
+        "name = \"bench-{}\"\n\n[instrument.psu]\ndriver = \"rigol-dp800\"\nport = \"{port}\"\n\n[device.ring]\nprofile = \"{}/fixtures/profiles/ring-fw-2.1.toml\"\npower = {{ instrument = \"psu\", channel = 1, max_volts = 4.25, max_amps = 0.5 }}\n",
+        std::process::id(),
+        repo().display()
+    );
+    let path = dir.join("bench.toml");
+    std::fs::write(&path, rig).unwrap();
+    path
+}
+
+/// Supply-only scenarios that hold the output on for `hold`.
+fn scenarios(dir: &Path, count: usize, hold: &str) -> PathBuf {
+    let scenarios = dir.join("scenarios");
+    std::fs::create_dir_all(&scenarios).unwrap();
+    for i in 0..count {
+        std::fs::write(
+            scenarios.join(format!("t{i}.toml")),
+            format!(
+                "id = \"T{i}\"\nfailure = \"F01\"\ntitle = \"hold\"\nneeds = [\"ring.power\"]\ntimeout = \"5m\"\n\n[[setup]]\npower = {{ device = \"ring\", volts = 3.7, amps = 0.3 }}\n[[reproduce]]\nwait = \"{hold}\"\n"
+            ),
+        )
+        .unwrap();
+    }
+    scenarios
+}
+
+fn spawn(args: &[&str], locks: &Path) -> Child {
+    Command::new(env!("CARGO_BIN_EXE_hil"))
+        .args(args)
+        .current_dir(repo())
+        .env("HIL_LOCK_DIR", locks)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap()
+}
+
+/// Waits (generously) until the run's journal holds `needle` `times` times.
+fn wait_for_journal(reports: &Path, needle: &str, times: usize) {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let journal =
+            std::fs::read_to_string(reports.join("latest/events.jsonl")).unwrap_or_default();
+        if journal.matches(needle).count() >= times {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the run never reached {needle} ×{times}; journal so far:\n{journal}"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+fn signal(child: &Child, signal: &str) {
+    let status = Command::new("kill")
+        .args([signal, &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+}
+
+#[test]
+fn sigint_mid_step_aborts_through_safe_state_with_complete_reports() {
+    let emulator = Emulator::start(Driver::RigolDp800).unwrap().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let rig = bench(dir.path(), emulator.port());
+    let scenarios = scenarios(dir.path(), 2, "1h");
+    let reports = dir.path().join("reports");
+    let child = spawn(
+        &[
+            "run",
+            &scenarios.display().to_string(),
+            "--rig",
+            &rig.display().to_string(),
+            "--accept",
+            "--report-dir",
+            &reports.display().to_string(),
+        ],
+        dir.path(),
+    );
+    wait_for_journal(&reports, r#""action":"wait 1h""#, 1);
+    assert!(
+        emulator.channel(1).unwrap().on,
+        "the output is on during the step"
+    );
+    signal(&child, "-INT");
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
+    assert!(!emulator.channel(1).unwrap().on, "safe state: off");
+    let results = json(&reports.join("latest/results.json"));
+    assert_eq!(
+        results["summary"]["totals"]["aborted"], 2,
+        "the step stopped, the rest not started"
+    );
+    assert_eq!(results["scenarios"][0]["message"], "stopped by SIGINT");
+}
+
+#[test]
+fn sigkill_then_resume_restores_safe_state_first_and_loses_nothing() {
+    let emulator = Emulator::start(Driver::RigolDp800).unwrap().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let rig = bench(dir.path(), emulator.port());
+    let scenarios = scenarios(dir.path(), 3, "2s");
+    let reports = dir.path().join("reports");
+    let args = [
+        "run",
+        &scenarios.display().to_string(),
+        "--rig",
+        &rig.display().to_string(),
+        "--accept",
+        "--report-dir",
+        &reports.display().to_string(),
+    ];
+
+    // Killed in the middle of the second scenario: the output is left on.
+    let child = spawn(&args, dir.path());
+    wait_for_journal(&reports, r#""event":"scenario_finished""#, 1);
+    wait_for_journal(&reports, r#""action":"wait 2s""#, 2);
+    signal(&child, "-KILL");
+    child.wait_with_output().unwrap();
+    assert!(
+        emulator.channel(1).unwrap().on,
+        "a SIGKILL leaves the supply on"
+    );
+
+    let mut resumed_args = args.to_vec();
+    resumed_args.push("--resume");
+    let out = spawn(&resumed_args, dir.path()).wait_with_output().unwrap();
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{}{stderr}", text(&out.stdout));
+    assert!(
+        stderr.contains("did not finish cleanly; restoring the safe state first"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("psu ch1: off"), "{stderr}");
+    assert!(!emulator.channel(1).unwrap().on);
+    let results = json(&reports.join("latest/results.json"));
+    let ids: Vec<&str> = results["scenarios"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids, ["T0", "T1", "T2"], "nothing lost, nothing twice");
+    assert_eq!(results["summary"]["totals"]["pass"], 3);
+}
