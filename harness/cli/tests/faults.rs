@@ -160,3 +160,125 @@ fn sigkill_then_resume_restores_safe_state_first_and_loses_nothing() {
     assert_eq!(ids, ["T0", "T1", "T2"], "nothing lost, nothing twice");
     assert_eq!(results["summary"]["totals"]["pass"], 3);
 }
+
+/// One scenario: the output at `volts`, held 1 s, then 4.2 V.
+fn one_scenario(dir: &Path, volts: f64) -> PathBuf {
+    let path = dir.join("one.toml");
+    std::fs::write(
+        &path,
+        format!(
+            "id = \"T-one\"\nfailure = \"F01\"\ntitle = \"one\"\nneeds = [\"ring.power\"]\ntimeout = \"5m\"\n\n[[setup]]\npower = {{ device = \"ring\", volts = {volts}, amps = 0.3 }}\n[[reproduce]]\nwait = \"1s\"\n[[recover]]\npower = {{ device = \"ring\", volts = 4.2, amps = 0.3 }}\n"
+        ),
+    )
+    .unwrap();
+    path
+}
+
+/// Runs `scenario` on the bench to completion; returns (exit code, stdout, results.json).
+fn run_on(
+    rig: &Path,
+    scenario: &Path,
+    reports: &Path,
+    locks: &Path,
+) -> (Option<i32>, String, serde_json::Value) {
+    let args = [
+        "run",
+        &scenario.display().to_string(),
+        "--rig",
+        &rig.display().to_string(),
+        "--accept",
+        "--report-dir",
+        &reports.display().to_string(),
+    ];
+    let out = spawn(&args, locks).wait_with_output().unwrap();
+    let stdout = text(&out.stdout);
+    let results = json(&reports.join("latest/results.json"));
+    (out.status.code(), stdout, results)
+}
+
+#[test]
+fn a_supply_that_vanishes_mid_run_is_a_rig_error_naming_its_port() {
+    let emulator = Emulator::start(Driver::RigolDp800).unwrap().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let rig = bench(dir.path(), emulator.port());
+    let scenario = one_scenario(dir.path(), 3.7);
+    let reports = dir.path().join("reports");
+    let args = [
+        "run",
+        &scenario.display().to_string(),
+        "--rig",
+        &rig.display().to_string(),
+        "--accept",
+        "--report-dir",
+        &reports.display().to_string(),
+    ];
+    let child = spawn(&args, dir.path());
+    wait_for_journal(&reports, r#""action":"wait 1s""#, 1);
+    // Unplugged while the step waits: the next command finds it gone.
+    emulator.inject(hil_sim::emulators::Fault::Vanish);
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let results = json(&reports.join("latest/results.json"));
+    let result = &results["scenarios"][0];
+    assert_eq!(result["outcome"], "ERROR", "{result}");
+    let message = result["message"].as_str().unwrap();
+    assert!(
+        message.contains("psu") && message.contains(emulator.port()),
+        "{message}"
+    );
+}
+
+#[test]
+fn a_setting_the_supply_refuses_is_a_rig_error_in_its_own_words() {
+    let emulator = Emulator::start(Driver::RigolDp800).unwrap().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    // The rig file allows more than the instrument can give (a misconfigured bench).
+    let rig = bench(dir.path(), emulator.port());
+    let text_rig = std::fs::read_to_string(&rig)
+        .unwrap()
+        .replace("max_volts = 4.25", "max_volts = 40.0");
+    std::fs::write(&rig, text_rig).unwrap();
+    let scenario = one_scenario(dir.path(), 35.0);
+    let (code, stdout, results) = run_on(&rig, &scenario, &dir.path().join("reports"), dir.path());
+    assert_eq!(code, Some(1), "{stdout}");
+    let result = &results["scenarios"][0];
+    assert_eq!(result["outcome"], "ERROR", "{result}");
+    assert!(
+        result["message"]
+            .as_str()
+            .unwrap()
+            .contains("Data out of range"),
+        "{result}"
+    );
+    assert!(!emulator.channel(1).unwrap().on, "safe state");
+}
+
+#[test]
+fn a_supply_that_answers_too_late_is_a_rig_error_not_a_hang() {
+    let emulator = Emulator::start(Driver::RigolDp800).unwrap().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let rig = bench(dir.path(), emulator.port());
+    let scenario = one_scenario(dir.path(), 3.7);
+    let reports = dir.path().join("reports");
+    let args = [
+        "run",
+        &scenario.display().to_string(),
+        "--rig",
+        &rig.display().to_string(),
+        "--accept",
+        "--report-dir",
+        &reports.display().to_string(),
+    ];
+    let child = spawn(&args, dir.path());
+    wait_for_journal(&reports, r#""action":"wait 1s""#, 1);
+    emulator.inject(hil_sim::emulators::Fault::Late(Duration::from_secs(30)));
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let results = json(&reports.join("latest/results.json"));
+    let result = &results["scenarios"][0];
+    assert_eq!(result["outcome"], "ERROR", "{result}");
+    assert!(
+        result["message"].as_str().unwrap().contains("timed out"),
+        "{result}"
+    );
+}
