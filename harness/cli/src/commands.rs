@@ -39,6 +39,9 @@ pub struct RunArgs {
     /// scenario moves no other); `hil report merge` puts the N reports back together.
     #[arg(long, value_name = "K/N")]
     pub partition: Option<Partition>,
+    /// Retries of an instrument setting that failed on the wire, before it is an ERROR.
+    #[arg(long, default_value_t = 2)]
+    pub retries: u32,
     /// Known-flaky scenarios with an expiry: they run, are reported apart and do not fail the run.
     #[arg(long, default_value = "scenarios/quarantine.toml")]
     pub quarantine: PathBuf,
@@ -126,6 +129,7 @@ pub fn run_command(args: &RunArgs) -> u8 {
         },
         interrupt: stop_on_signals(),
         quarantine,
+        instrument_retries: args.retries,
     };
     let (summary, _) = match hil_runner::run_all(
         &planned,

@@ -27,6 +27,7 @@ fn run(scenario: &Path, profiles: &[ProfileOverride], mode: SnapshotMode) -> Sce
         snapshot_mode: mode,
         interrupt: Default::default(),
         quarantine: Default::default(),
+        instrument_retries: 2,
     };
     let (_, mut results) = run_all(
         &planned,
@@ -110,6 +111,7 @@ fn the_catalog_is_deterministic_for_a_seed() {
             snapshot_mode: SnapshotMode::Check,
             interrupt: Default::default(),
             quarantine: Default::default(),
+            instrument_retries: 2,
         };
         let (_, results) = run_all(
             &planned,

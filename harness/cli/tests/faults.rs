@@ -282,3 +282,36 @@ fn a_supply_that_answers_too_late_is_a_rig_error_not_a_hang() {
         "{result}"
     );
 }
+
+#[test]
+fn a_transient_wire_fault_is_retried_and_only_warned_about() {
+    let emulator = Emulator::start(Driver::RigolDp800).unwrap().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let rig = bench(dir.path(), emulator.port());
+    let scenario = one_scenario(dir.path(), 3.7);
+    let reports = dir.path().join("reports");
+    let args = [
+        "run",
+        &scenario.display().to_string(),
+        "--rig",
+        &rig.display().to_string(),
+        "--accept",
+        "--report-dir",
+        &reports.display().to_string(),
+    ];
+    let child = spawn(&args, dir.path());
+    wait_for_journal(&reports, r#""action":"wait 1s""#, 1);
+    // One answer comes 3 s late (past the driver's 2 s timeout), then the line is fine again.
+    emulator.inject(hil_sim::emulators::Fault::Late(Duration::from_secs(3)));
+    let out = child.wait_with_output().unwrap();
+    let results = json(&reports.join("latest/results.json"));
+    let result = &results["scenarios"][0];
+    assert_eq!(out.status.code(), Some(0), "{result}");
+    assert_eq!(result["outcome"], "PASS");
+    let warning = result["warnings"][0].as_str().unwrap();
+    assert!(
+        warning.starts_with("retried after: psu") && warning.contains("timed out"),
+        "{warning}"
+    );
+    assert!(!emulator.channel(1).unwrap().on, "safe state");
+}

@@ -32,6 +32,7 @@ fn run_catalog_with(device: &str, mutant: &str) -> Vec<ScenarioResult> {
         snapshot_mode: SnapshotMode::Check,
         interrupt: Default::default(),
         quarantine: Default::default(),
+        instrument_retries: 2,
     };
     run_all(
         &planned,

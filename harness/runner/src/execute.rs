@@ -24,6 +24,9 @@ use crate::trace::recovery_trace;
 
 /// The app's pause between pairing attempts.
 const RETRY_BACKOFF: Duration = Duration::from_secs(5);
+/// Pause before retrying an instrument, times the attempt: longer than a driver's answer
+/// timeout, so a late answer to the failed command has arrived (and is discarded) first.
+const RETRY_AFTER: Duration = Duration::from_millis(2500);
 /// Measurement error allowed on a supply's voltage readback before it counts as over the limit.
 const READBACK_TOLERANCE_VOLTS: f64 = 0.05;
 /// Attenuation that cuts the RF link (the attenuator's maximum).
@@ -44,6 +47,8 @@ pub struct ScenarioContext<'a> {
     pub interrupt: Interrupt,
     /// The quarantine note, if the scenario is known to be flaky.
     pub quarantined: Option<String>,
+    /// How often an idempotent instrument action is retried before it is an ERROR.
+    pub instrument_retries: u32,
 }
 
 /// Why a step stopped the scenario.
@@ -104,6 +109,8 @@ pub async fn run_scenario(ctx: ScenarioContext<'_>, mut rig: hil_rig::Rig) -> Sc
         rig: &mut rig,
         fault,
         measurements: Vec::new(),
+        warnings: Vec::new(),
+        retries: ctx.instrument_retries,
         cursor: (0, Duration::ZERO),
     };
     // A panic in a driver or a model is the rig's fault, and must not skip the safe state.
@@ -136,6 +143,7 @@ pub async fn run_scenario(ctx: ScenarioContext<'_>, mut rig: hil_rig::Rig) -> Sc
         }),
     };
     let measurements = std::mem::take(&mut executor.measurements);
+    let retried = std::mem::take(&mut executor.warnings);
     drop(executor);
     if stop.as_ref().is_none_or(|s| s.outcome != Outcome::Aborted) {
         sleep(SETTLE).await;
@@ -156,7 +164,7 @@ pub async fn run_scenario(ctx: ScenarioContext<'_>, mut rig: hil_rig::Rig) -> Sc
         outcome = Outcome::Error;
         message = Some(format!("safe state not reached: {e}"));
     }
-    let mut warnings = Vec::new();
+    let mut warnings = retried;
     for m in &measurements {
         match m.verdict {
             Verdict::Fail if outcome == Outcome::Pass => {
@@ -322,6 +330,10 @@ struct Executor<'a> {
     rig: &'a mut hil_rig::Rig,
     fault: FaultSlot,
     measurements: Vec<Measurement>,
+    /// Instrument actions retried after a transient fault: the result's warnings.
+    warnings: Vec<String>,
+    /// How often an idempotent instrument action is retried before it is an ERROR.
+    retries: u32,
     /// Where the next `wait_for` looks from: the start of the last step that acted on the rig
     /// (anything but `wait_for`), so it sees what that action caused even if it happened at once;
     /// after a match, just past it, so consecutive `wait_for`s read the log in order. The time is
@@ -388,11 +400,27 @@ impl Executor<'_> {
                     self.rig.power.get_mut(instrument).ok_or_else(|| {
                         RigError::new(instrument, "power supply is not connected")
                     })?;
-                let (readback, action) = match setting {
-                    PowerSetting::On(sp) => {
-                        (psu.apply(*channel, *sp).await?, format!("ch{channel} {sp}"))
+                // Setting a supply is idempotent: a transient wire fault is retried before it
+                // becomes an ERROR (a flaky USB cable must not fail a scenario on its own).
+                let mut attempt = 0;
+                let readback = loop {
+                    let result = match setting {
+                        PowerSetting::On(sp) => psu.apply(*channel, *sp).await,
+                        PowerSetting::Off => psu.off(*channel).await,
+                    };
+                    match result {
+                        Ok(readback) => break readback,
+                        Err(e) if attempt < self.retries => {
+                            attempt += 1;
+                            self.warnings.push(format!("retried after: {e}"));
+                            sleep(RETRY_AFTER * attempt).await;
+                        }
+                        Err(e) => return Err(e.into()),
                     }
-                    PowerSetting::Off => (psu.off(*channel).await?, format!("ch{channel} off")),
+                };
+                let action = match setting {
+                    PowerSetting::On(sp) => format!("ch{channel} {sp}"),
+                    PowerSetting::Off => format!("ch{channel} off"),
                 };
                 self.bus.emit(EventKind::InstrumentAction {
                     instrument: instrument.clone(),

@@ -32,6 +32,9 @@ pub struct RunOptions {
     pub interrupt: Interrupt,
     /// Quarantined scenario ids, with a note for the reports.
     pub quarantine: std::collections::BTreeMap<String, String>,
+    /// How often an idempotent instrument action (a supply setting) is retried, with backoff,
+    /// before it is an ERROR.
+    pub instrument_retries: u32,
 }
 
 /// Connects the capabilities of a rig; called inside the scenario's runtime.
@@ -97,6 +100,7 @@ pub fn run_all(
                     rerun: rerun_command(&plan.path, rig, options.seed),
                     interrupt: options.interrupt.clone(),
                     quarantined: options.quarantine.get(&plan.id).cloned(),
+                    instrument_retries: options.instrument_retries,
                 };
                 runtime.block_on(async { run_scenario(ctx, connect(rig, seed)).await })
             }

@@ -46,6 +46,7 @@ fn run_with(body: &str, mode: SnapshotMode, connect: &Connect<'_>) -> (ScenarioR
         snapshot_mode: mode,
         interrupt: Default::default(),
         quarantine: Default::default(),
+        instrument_retries: 2,
     };
     let (_, mut results) = run_all(
         &[Planned::Ready(Box::new(plan))],
@@ -312,6 +313,7 @@ fn run_plans(
         snapshot_mode: SnapshotMode::Accept,
         interrupt,
         quarantine: Default::default(),
+        instrument_retries: 2,
     };
     let (_, results) = run_all(&planned, &rig, connect, &bus, &options).unwrap();
     let events = events.lock().unwrap().clone();
