@@ -112,6 +112,10 @@ fn a_firmware_that_recovers_badly_fails_with_a_diff() {
         stdout.contains("-    low_battery") && stdout.contains("+      pairing_resumed"),
         "{stdout}"
     );
+    assert!(
+        stdout.contains("--profile ring=fixtures/profiles/mutants/ring-bootloop.toml"),
+        "the re-run command keeps the firmware under test: {stdout}"
+    );
     // The trace is offered for review, not accepted.
     assert!(
         catalog

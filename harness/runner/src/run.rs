@@ -203,12 +203,19 @@ fn scenario_seed(seed: u64, id: &str) -> u64 {
     })
 }
 
+/// The command that runs this scenario again the same way: same rig, seed and firmware.
 fn rerun_command(scenario: &std::path::Path, rig: &hil_scenario::Rig, seed: u64) -> String {
-    format!(
+    let mut command = format!(
         "hil run {} --rig {} --seed {seed}",
         scenario.display(),
         rig.path.display()
-    )
+    );
+    for device in rig.pinned.keys() {
+        if let Some(d) = rig.devices.get(device) {
+            command += &format!(" --profile {device}={}", d.profile_path.display());
+        }
+    }
+    command
 }
 
 /// Switches off every supply channel that feeds a device, outside any run: after a crash, or by
