@@ -1,13 +1,14 @@
 //! Connecting a rig for a run: the virtual rig's models from the simulator, and real instruments
 //! over their serial ports: supplies identified and with over-voltage protection armed at each
-//! device's limit, relay contacts across buttons released, attenuators identified, all before
-//! any step runs.
+//! device's limit, relay contacts across buttons released, attenuators identified, device
+//! consoles read from, all before any step runs.
 
 use async_trait::async_trait;
 use hil_rig::drivers::{
-    AsyncAttenuator, AsyncPsu, AsyncRelay, SerialRelay, SerialSupply, SerialTransport,
+    AsyncAttenuator, AsyncPsu, AsyncRelay, SerialConsole, SerialRelay, SerialSupply,
+    SerialTransport,
 };
-use hil_rig::{Attenuator, PowerSupply, Readback, Relay, RigError};
+use hil_rig::{Attenuator, Console, PowerSupply, Readback, Relay, RigError};
 use hil_scenario::{Instrument, Rig, Setpoint};
 
 /// The run's view of `rig`. Called inside the scenario's runtime.
@@ -33,6 +34,16 @@ pub fn connect(rig: &Rig, seed: u64) -> hil_rig::Rig {
                 Err(cause) => Box::new(Unavailable(cause)),
             };
             connected.power.insert(name, supply);
+        }
+    }
+    for device in rig.devices.values() {
+        if let Some(wire) = &device.console {
+            let console: Box<dyn Console> =
+                match SerialConsole::open(&device.name, &wire.port, wire.baud) {
+                    Ok(console) => Box::new(console),
+                    Err(cause) => Box::new(Unavailable(cause)),
+                };
+            connected.consoles.insert(device.name.clone(), console);
         }
     }
     connected
@@ -103,6 +114,13 @@ impl Relay for Unavailable {
 #[async_trait]
 impl Attenuator for Unavailable {
     async fn set(&mut self, _db: f64) -> Result<f64, RigError> {
+        Err(self.0.clone())
+    }
+}
+
+#[async_trait]
+impl Console for Unavailable {
+    async fn read_line(&mut self) -> Result<Option<String>, RigError> {
         Err(self.0.clone())
     }
 }

@@ -29,6 +29,22 @@ pub struct DeviceSpec {
     pub power: Option<PowerBinding>,
     /// A relay contact across the device's button (ring side button, lock pinhole reset).
     pub button: Option<RelayBinding>,
+    /// A real device's UART, read line by line into its profile's log rules.
+    pub console: Option<ConsoleBinding>,
+}
+
+/// The serial port a device's log comes out of.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ConsoleBinding {
+    pub port: Spanned<String>,
+    #[serde(default = "console_baud")]
+    pub baud: u32,
+}
+
+/// What most firmware logs at.
+fn console_baud() -> u32 {
+    115_200
 }
 
 /// Which relay channel is wired across a button.

@@ -1,4 +1,5 @@
-//! Real instruments over a serial port: power supplies, relay boards, RF attenuators.
+//! Real instruments over a serial port: power supplies, relay boards, RF attenuators, and device
+//! consoles (UARTs).
 //!
 //! `Psu` speaks every command-based supply in `model.rs` (SCPI and Korad) from a table per model;
 //! `RidenPsu` speaks the Riden's Modbus registers; `SerialRelay` every relay board in `relay.rs`;
@@ -8,6 +9,7 @@
 mod attenuator;
 mod blocking;
 mod check;
+mod console;
 pub mod modbus;
 mod model;
 mod psu;
@@ -20,6 +22,7 @@ mod wire;
 pub use attenuator::Rcdat;
 pub use blocking::{AsyncAttenuator, AsyncPsu, AsyncRelay, Blocking};
 pub use check::{check, default_baud, open, open_attenuator, open_relay};
+pub use console::{ConsoleLine, LONGEST_LINE, LineSplitter, SerialConsole};
 pub use model::{
     KEYSIGHT_E36300, KORAD_KA3005P, Model, OutputQuery, Ovp, RIGOL_DP800, SIGLENT_SPD3303X,
     model_of,
