@@ -82,6 +82,7 @@ pub struct SerialRelay<T: Transport> {
 
 impl<T: Transport> SerialRelay<T> {
     pub fn new(instrument: &str, model: &'static RelayModel, transport: T, channels: u8) -> Self {
+        // A board that never answers is never read from, so its framing does not matter.
         let framing = model.answers.unwrap_or(Framing::Terminated(b'\n'));
         Self {
             model,
