@@ -1,21 +1,50 @@
-//! Connecting a rig for a run: the virtual rig's models from the simulator, and real supplies
-//! over their serial ports, identified and with over-voltage protection armed at each device's
-//! limit before any step runs.
+//! Connecting a rig for a run: the virtual rig's models from the simulator, and real instruments
+//! over their serial ports: supplies identified and with over-voltage protection armed at each
+//! device's limit, relay contacts across buttons released, attenuators identified, device
+//! consoles read from, all before any step runs.
 
 use async_trait::async_trait;
-use hil_rig::drivers::{AsyncPsu, SerialSupply};
-use hil_rig::{PowerSupply, Readback, RigError};
+use hil_rig::drivers::{
+    AsyncAttenuator, AsyncPsu, AsyncRelay, SerialConsole, SerialRelay, SerialSupply,
+    SerialTransport,
+};
+use hil_rig::{Attenuator, Console, PowerSupply, Readback, Relay, RigError};
 use hil_scenario::{Instrument, Rig, Setpoint};
 
 /// The run's view of `rig`. Called inside the scenario's runtime.
 pub fn connect(rig: &Rig, seed: u64) -> hil_rig::Rig {
     let mut connected = hil_sim::start(rig, seed);
     for instrument in rig.instruments.values().filter(|i| !i.driver.is_virtual()) {
-        let supply: Box<dyn PowerSupply> = match open_protected(rig, instrument) {
-            Ok(psu) => Box::new(AsyncPsu::new(psu)),
-            Err(cause) => Box::new(Unavailable(cause)),
-        };
-        connected.power.insert(instrument.name.clone(), supply);
+        let name = instrument.name.clone();
+        if instrument.driver.is_relay() {
+            let relay: Box<dyn Relay> = match open_released(rig, instrument) {
+                Ok(relay) => Box::new(AsyncRelay::new(&name, relay)),
+                Err(cause) => Box::new(Unavailable(cause)),
+            };
+            connected.relays.insert(name, relay);
+        } else if instrument.driver.is_attenuator() {
+            let attenuator: Box<dyn Attenuator> = match open_identified(instrument) {
+                Ok(attenuator) => Box::new(attenuator),
+                Err(cause) => Box::new(Unavailable(cause)),
+            };
+            connected.attenuators.insert(name, attenuator);
+        } else {
+            let supply: Box<dyn PowerSupply> = match open_protected(rig, instrument) {
+                Ok(psu) => Box::new(AsyncPsu::new(&name, psu)),
+                Err(cause) => Box::new(Unavailable(cause)),
+            };
+            connected.power.insert(name, supply);
+        }
+    }
+    for device in rig.devices.values() {
+        if let Some(wire) = &device.console {
+            let console: Box<dyn Console> =
+                match SerialConsole::open(&device.name, &wire.port, wire.baud) {
+                    Ok(console) => Box::new(console),
+                    Err(cause) => Box::new(Unavailable(cause)),
+                };
+            connected.consoles.insert(device.name.clone(), console);
+        }
     }
     connected
 }
@@ -36,8 +65,32 @@ fn open_protected(rig: &Rig, instrument: &Instrument) -> Result<Box<dyn SerialSu
     Ok(psu)
 }
 
-/// A supply that could not be opened: every call reports why, so the scenario is an ERROR that
-/// names the instrument and the cause.
+/// Opens a relay board and opens every contact wired across a button: a contact left closed
+/// by a crashed run would hold the button down through the next scenario's setup.
+fn open_released(
+    rig: &Rig,
+    instrument: &Instrument,
+) -> Result<SerialRelay<SerialTransport>, RigError> {
+    let mut relay = hil_rig::drivers::open_relay(instrument)?;
+    let contacts = rig
+        .devices
+        .values()
+        .filter_map(|d| d.button.as_ref())
+        .filter(|contact| contact.instrument == instrument.name);
+    for contact in contacts {
+        relay.set(contact.channel, false)?;
+    }
+    Ok(relay)
+}
+
+fn open_identified(instrument: &Instrument) -> Result<AsyncAttenuator, RigError> {
+    let mut attenuator = hil_rig::drivers::open_attenuator(instrument)?;
+    attenuator.identify()?;
+    Ok(AsyncAttenuator::new(&instrument.name, attenuator))
+}
+
+/// An instrument that could not be opened: every call reports why, so the scenario is an ERROR
+/// that names the instrument and the cause.
 struct Unavailable(RigError);
 
 #[async_trait]
@@ -47,6 +100,27 @@ impl PowerSupply for Unavailable {
     }
 
     async fn off(&mut self, _channel: u8) -> Result<Readback, RigError> {
+        Err(self.0.clone())
+    }
+}
+
+#[async_trait]
+impl Relay for Unavailable {
+    async fn set(&mut self, _channel: u8, _closed: bool) -> Result<(), RigError> {
+        Err(self.0.clone())
+    }
+}
+
+#[async_trait]
+impl Attenuator for Unavailable {
+    async fn set(&mut self, _db: f64) -> Result<f64, RigError> {
+        Err(self.0.clone())
+    }
+}
+
+#[async_trait]
+impl Console for Unavailable {
+    async fn read_line(&mut self) -> Result<Option<String>, RigError> {
         Err(self.0.clone())
     }
 }

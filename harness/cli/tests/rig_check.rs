@@ -87,6 +87,61 @@ fn every_emulated_supply_checks_out() {
 }
 
 #[test]
+fn emulated_relay_boards_and_an_attenuator_check_out() {
+    let models = [
+        ("numato", Driver::NumatoRelay),
+        ("lcus", Driver::LcusRelay),
+        ("rcdat", Driver::MinicircuitsRcdat),
+    ];
+    let emulators: Vec<Emulator> = models.iter().map(|(_, d)| emulator(*d)).collect();
+    let dir = tempfile::tempdir().unwrap();
+    let instruments: Vec<_> = models
+        .iter()
+        .zip(&emulators)
+        .map(|((name, driver), e)| (*name, *driver, e.port()))
+        .collect();
+    let rig = rig_file(&dir, &instruments);
+
+    let out = hil(&["rig", "check", "--rig", rig.to_str().unwrap()]);
+
+    let stdout = text(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{stdout}{}", text(&out.stderr));
+    let numato = line(&stdout, "numato");
+    assert!(
+        numato
+            .contains("firmware 00000008; relay 1 open; relay 2 open; relay 3 open; relay 4 open"),
+        "{numato}"
+    );
+    assert!(
+        line(&stdout, "lcus").contains("cannot be asked anything"),
+        "{stdout}"
+    );
+    assert!(
+        line(&stdout, "rcdat").contains("RCDAT-6000-90; 0.00 dB"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("4 of 4 instrument(s) OK"), "{stdout}");
+}
+
+#[test]
+fn a_relay_board_in_place_of_an_attenuator_is_named() {
+    let numato = emulator(Driver::NumatoRelay);
+    let dir = tempfile::tempdir().unwrap();
+    let rig = rig_file(&dir, &[("att", Driver::MinicircuitsRcdat, numato.port())]);
+
+    let out = hil(&["rig", "check", "--rig", rig.to_str().unwrap()]);
+
+    let stdout = text(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{stdout}{}", text(&out.stderr));
+    let att = line(&stdout, "att");
+    assert!(
+        att.starts_with("ERROR") && att.contains("wrong model"),
+        "{att}"
+    );
+    assert!(att.contains(numato.port()), "{att}");
+}
+
+#[test]
 fn a_missing_port_a_wrong_model_and_a_silent_supply_are_named() {
     let keysight = emulator(Driver::KeysightE36300);
     let silent = emulator(Driver::SiglentSpd3303x);

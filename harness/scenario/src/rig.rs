@@ -29,6 +29,22 @@ pub struct DeviceSpec {
     pub power: Option<PowerBinding>,
     /// A relay contact across the device's button (ring side button, lock pinhole reset).
     pub button: Option<RelayBinding>,
+    /// A real device's UART, read line by line into its profile's log rules.
+    pub console: Option<ConsoleBinding>,
+}
+
+/// The serial port a device's log comes out of.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ConsoleBinding {
+    pub port: Spanned<String>,
+    #[serde(default = "console_baud")]
+    pub baud: u32,
+}
+
+/// What most firmware logs at.
+fn console_baud() -> u32 {
+    115_200
 }
 
 /// Which relay channel is wired across a button.
@@ -107,6 +123,12 @@ pub enum Driver {
     KoradKa3005p,
     /// Riden RD6006/RD6012/RD6018/RD6024: Modbus RTU registers.
     RidenRd60xx,
+    /// Numato Lab USB relay modules (1–32 channels): ASCII commands with echo, contacts read back.
+    NumatoRelay,
+    /// LCUS-type USB relay boards (CH340): 4-byte binary frames, no readback.
+    LcusRelay,
+    /// Mini-Circuits RCDAT-6000-90 programmable attenuator: ASCII over serial.
+    MinicircuitsRcdat,
 }
 
 impl Driver {
@@ -123,6 +145,9 @@ impl Driver {
             Driver::KeysightE36300 => "keysight-e36300",
             Driver::KoradKa3005p => "korad-ka3005p",
             Driver::RidenRd60xx => "riden-rd60xx",
+            Driver::NumatoRelay => "numato-relay",
+            Driver::LcusRelay => "lcus-relay",
+            Driver::MinicircuitsRcdat => "minicircuits-rcdat",
         }
     }
 
@@ -138,7 +163,10 @@ impl Driver {
             | Driver::SiglentSpd3303x
             | Driver::KeysightE36300
             | Driver::KoradKa3005p
-            | Driver::RidenRd60xx => false,
+            | Driver::RidenRd60xx
+            | Driver::NumatoRelay
+            | Driver::LcusRelay
+            | Driver::MinicircuitsRcdat => false,
         }
     }
 
@@ -174,7 +202,10 @@ impl Driver {
             | Driver::SiglentSpd3303x
             | Driver::KeysightE36300
             | Driver::KoradKa3005p
-            | Driver::RidenRd60xx => &[],
+            | Driver::RidenRd60xx
+            | Driver::NumatoRelay
+            | Driver::LcusRelay
+            | Driver::MinicircuitsRcdat => &[],
         }
     }
 
@@ -184,11 +215,14 @@ impl Driver {
     }
 
     pub fn is_relay(self) -> bool {
-        matches!(self, Driver::VirtualRelay)
+        matches!(
+            self,
+            Driver::VirtualRelay | Driver::NumatoRelay | Driver::LcusRelay
+        )
     }
 
     pub fn is_attenuator(self) -> bool {
-        matches!(self, Driver::VirtualAttenuator)
+        matches!(self, Driver::VirtualAttenuator | Driver::MinicircuitsRcdat)
     }
 
     /// Whether the instrument can put a resistance in series with its output.
@@ -202,11 +236,13 @@ impl Driver {
             Driver::VirtualPsu | Driver::SiglentSpd3303x => 2,
             Driver::RigolDp800 | Driver::KeysightE36300 => 3,
             Driver::KoradKa3005p | Driver::RidenRd60xx => 1,
-            Driver::VirtualRelay => 4,
+            Driver::VirtualRelay | Driver::NumatoRelay => 4,
+            Driver::LcusRelay => 1,
             Driver::VirtualCentral
             | Driver::VirtualHub
             | Driver::VirtualNfcCloner
-            | Driver::VirtualAttenuator => 0,
+            | Driver::VirtualAttenuator
+            | Driver::MinicircuitsRcdat => 0,
         }
     }
 
@@ -214,7 +250,7 @@ impl Driver {
     pub fn attenuation_range(self) -> Option<(f64, f64)> {
         match self {
             // Like a Mini-Circuits RCDAT-6000-90: 0–90 dB in 0.25 dB steps.
-            Driver::VirtualAttenuator => Some((90.0, 0.25)),
+            Driver::VirtualAttenuator | Driver::MinicircuitsRcdat => Some((90.0, 0.25)),
             Driver::VirtualPsu
             | Driver::VirtualCentral
             | Driver::VirtualHub
@@ -224,7 +260,9 @@ impl Driver {
             | Driver::SiglentSpd3303x
             | Driver::KeysightE36300
             | Driver::KoradKa3005p
-            | Driver::RidenRd60xx => None,
+            | Driver::RidenRd60xx
+            | Driver::NumatoRelay
+            | Driver::LcusRelay => None,
         }
     }
 }

@@ -29,6 +29,15 @@ pub struct Device {
     pub sim: Option<SimModel>,
     pub power: Option<PowerFeed>,
     pub button: Option<RelayContact>,
+    /// A real device's UART.
+    pub console: Option<ConsolePort>,
+}
+
+/// The serial port a real device logs to.
+#[derive(Clone, Debug)]
+pub struct ConsolePort {
+    pub port: String,
+    pub baud: u32,
 }
 
 /// The relay channel wired across a device's button.
@@ -157,6 +166,17 @@ impl Rig {
                     channel: binding.channel,
                 }
             });
+            if let (Some(_), Some(console)) = (spec.sim, &spec.console) {
+                problems.push(source.error(
+                    console.port.span(),
+                    format!("simulated device `{name}` has its console from the simulator"),
+                    Some("remove `console`, or `sim` for a real device".into()),
+                ));
+            }
+            let console = spec.console.map(|binding| ConsolePort {
+                port: binding.port.into_inner(),
+                baud: binding.baud,
+            });
             if let Some(profile) = profile {
                 devices.insert(
                     name.clone(),
@@ -167,6 +187,7 @@ impl Rig {
                         sim: spec.sim,
                         power,
                         button,
+                        console,
                     },
                 );
             }
@@ -182,9 +203,10 @@ impl Rig {
         })
     }
 
-    /// Whether every instrument is simulated, so the rig runs on virtual time.
+    /// Whether every instrument and console is simulated, so the rig runs on virtual time.
     pub fn is_virtual(&self) -> bool {
         self.instruments.values().all(|i| i.driver.is_virtual())
+            && self.devices.values().all(|d| d.console.is_none())
     }
 
     /// Capabilities this rig offers, in the vocabulary of a scenario's `needs`.
@@ -198,8 +220,10 @@ impl Rig {
             if device.button.is_some() {
                 caps.push(format!("{}.button", device.name));
             }
-            if device.sim.is_some() {
+            if device.sim.is_some() || device.console.is_some() {
                 caps.push(format!("{}.console", device.name));
+            }
+            if device.sim.is_some() {
                 caps.push(format!("{}.probe", device.name));
             }
         }

@@ -171,6 +171,7 @@ fn the_good_rig_loads() {
 #[case::missing_profile(("ring-fw-2.1.toml", "ring-fw-0.toml"), "7:11", "cannot read profile")]
 #[case::wrong_type(("max_volts = 4.25", "max_volts = \"4.25\""), "9:56", "invalid type: string \"4.25\", expected f64")]
 #[case::real_driver_without_port(("\"virtual-psu\"", "\"rigol-dp800\""), "4:10", "instrument `psu` (rigol-dp800) has no `port`")]
+#[case::console_on_a_simulated_device(("sim = \"ring\"\n", "sim = \"ring\"\nconsole = { port = \"/dev/ttyUSB1\" }\n"), "9:20", "simulated device `ring` has its console from the simulator")]
 #[case::virtual_driver_with_port(("\"virtual-psu\"", "\"virtual-psu\"\nport = \"/dev/ttyUSB0\""), "5:8", "instrument `psu` (virtual-psu) is virtual and has no port")]
 fn rig_errors_point_at_the_problem(
     #[case] edit: (&str, &str),
@@ -211,6 +212,35 @@ fn a_bench_supply_is_real_and_keeps_its_port() {
     assert_eq!(psu.channels, 1);
     assert!(!rig.is_virtual());
     assert!(!psu.driver.has_series_resistance());
+}
+
+#[test]
+fn a_real_devices_console_is_a_capability_on_the_wall_clock() {
+    let rig = GOOD_RIG
+        .replace(
+            "\"virtual-psu\"",
+            "\"rigol-dp800\"\nport = \"/dev/ttyUSB0\"",
+        )
+        .replace(
+            "sim = \"ring\"\n",
+            "console = { port = \"/dev/ttyUSB1\" }\n",
+        );
+    let dir = tempfile::tempdir().unwrap();
+    let profiles = repo().join("fixtures/profiles");
+    let path = write(
+        dir.path(),
+        "rig.toml",
+        &rig.replace("PROFILES", &profiles.display().to_string()),
+    );
+
+    let rig = Rig::load(&path).unwrap();
+
+    let console = rig.devices["ring"].console.as_ref().unwrap();
+    assert_eq!(console.port, "/dev/ttyUSB1");
+    assert_eq!(console.baud, 115_200);
+    assert!(rig.capabilities().contains(&"ring.console".to_string()));
+    assert!(!rig.capabilities().contains(&"ring.probe".to_string()));
+    assert!(!rig.is_virtual());
 }
 
 #[test]

@@ -188,7 +188,10 @@ pub fn start(rig: &hil_scenario::Rig, seed: u64) -> hil_rig::Rig {
             | Driver::SiglentSpd3303x
             | Driver::KeysightE36300
             | Driver::KoradKa3005p
-            | Driver::RidenRd60xx => {}
+            | Driver::RidenRd60xx
+            | Driver::NumatoRelay
+            | Driver::LcusRelay
+            | Driver::MinicircuitsRcdat => {}
         }
     }
     out

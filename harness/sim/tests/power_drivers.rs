@@ -236,7 +236,7 @@ fn a_korad_answering_a_scpi_driver_is_quoted() {
 #[tokio::test]
 async fn the_power_supply_trait_drives_a_real_driver(#[case] driver: Driver) {
     let emulator = emulator(driver);
-    let mut psu: Box<dyn PowerSupply> = Box::new(AsyncPsu::new(connect(driver, &emulator)));
+    let mut psu: Box<dyn PowerSupply> = Box::new(AsyncPsu::new("psu1", connect(driver, &emulator)));
 
     let on = psu.apply(1, setpoint(3.0, 0.1)).await.unwrap();
     let off = psu.off(1).await.unwrap();

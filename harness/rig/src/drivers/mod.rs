@@ -1,26 +1,34 @@
-//! Real power supplies over a serial port.
+//! Real instruments over a serial port: power supplies, relay boards, RF attenuators, and device
+//! consoles (UARTs).
 //!
-//! `Psu` speaks every command-based model in `model.rs` (SCPI and Korad) from a table per model;
-//! `RidenPsu` speaks the Riden's Modbus registers. Both run over any `Transport` and implement
-//! `SerialSupply`; `AsyncPsu` puts either behind the `PowerSupply` trait. Tests drive them against
-//! `hil_sim::emulators` on real ptys.
+//! `Psu` speaks every command-based supply in `model.rs` (SCPI and Korad) from a table per model;
+//! `RidenPsu` speaks the Riden's Modbus registers; `SerialRelay` every relay board in `relay.rs`;
+//! `Rcdat` the Mini-Circuits attenuators. All run over any `Transport`; `Blocking` puts each behind
+//! its async capability trait. Tests drive them against `hil_sim::emulators` on real ptys.
 
-mod async_psu;
+mod attenuator;
+mod blocking;
 mod check;
+mod console;
 pub mod modbus;
 mod model;
 mod psu;
+mod relay;
 mod riden;
 mod supply;
 mod transport;
+mod wire;
 
-pub use async_psu::AsyncPsu;
-pub use check::{check, default_baud, open};
+pub use attenuator::Rcdat;
+pub use blocking::{AsyncAttenuator, AsyncPsu, AsyncRelay, Blocking};
+pub use check::{check, default_baud, open, open_attenuator, open_relay};
+pub use console::{ConsoleLine, LONGEST_LINE, LineSplitter, SerialConsole};
 pub use model::{
     KEYSIGHT_E36300, KORAD_KA3005P, Model, OutputQuery, Ovp, RIGOL_DP800, SIGLENT_SPD3303X,
     model_of,
 };
 pub use psu::{DEFAULT_TIMEOUT, Psu};
+pub use relay::{LCUS, NUMATO, RelayModel, SerialRelay, relay_model_of};
 pub use riden::RidenPsu;
 pub use supply::SerialSupply;
 pub use transport::{Framing, OpenError, SerialTransport, Transport, TransportError, read_answer};

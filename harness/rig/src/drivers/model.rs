@@ -184,7 +184,10 @@ pub fn model_of(driver: Driver) -> Option<&'static Model> {
         | Driver::VirtualHub
         | Driver::VirtualNfcCloner
         | Driver::VirtualRelay
-        | Driver::VirtualAttenuator => None,
+        | Driver::VirtualAttenuator
+        | Driver::NumatoRelay
+        | Driver::LcusRelay
+        | Driver::MinicircuitsRcdat => None,
     }
 }
 

@@ -232,7 +232,8 @@ const KORAD_KA3005P: Dialect = Dialect {
     latency_ms: 30,
 };
 
-/// The command dialect of a real driver; `None` for virtual instruments and Riden (registers).
+/// The command dialect of a real supply; `None` for virtual instruments, Riden (registers),
+/// relay boards and attenuators (see `relay.rs` and `attenuator.rs`).
 pub fn dialect_of(driver: Driver) -> Option<&'static Dialect> {
     match driver {
         Driver::RigolDp800 => Some(&RIGOL_DP800),
@@ -245,7 +246,10 @@ pub fn dialect_of(driver: Driver) -> Option<&'static Dialect> {
         | Driver::VirtualHub
         | Driver::VirtualNfcCloner
         | Driver::VirtualRelay
-        | Driver::VirtualAttenuator => None,
+        | Driver::VirtualAttenuator
+        | Driver::NumatoRelay
+        | Driver::LcusRelay
+        | Driver::MinicircuitsRcdat => None,
     }
 }
 

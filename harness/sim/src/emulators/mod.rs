@@ -1,12 +1,15 @@
-//! Power supplies that speak their real wire protocols on a pty: the drivers in
+//! Power supplies, relay boards and attenuators that speak their real wire protocols on a pty:
+//! the drivers in
 //! `hil_rig::drivers` are tested against them, and `hil rig check` can be tried without a bench.
 //!
 //! Each emulator runs on its own thread on the wall clock (never on a paused tokio clock: see
 //! DESIGN.md). Faults can be injected to see how a driver copes with a misbehaving instrument.
 
+mod attenuator;
 mod channel;
 mod dialect;
 mod instrument;
+mod relay;
 mod riden;
 
 use std::io::{self, Read, Write};
@@ -20,10 +23,12 @@ use serialport::{SerialPort, TTYPort};
 
 pub use channel::Channel;
 
+use attenuator::RcdatAttenuator;
 use instrument::Instrument;
+use relay::{LcusBoard, NumatoBoard};
 use riden::RidenRegisters;
 
-/// A wire protocol an emulated supply answers in.
+/// A wire protocol an emulated instrument answers in.
 trait Protocol: Send {
     /// Takes the complete requests out of `received`. With `quiet`, the line has gone quiet, so
     /// whatever is there is complete or noise.
@@ -32,7 +37,20 @@ trait Protocol: Send {
     /// Runs one request; the reply as it goes on the wire, if it has one.
     fn execute(&mut self, request: &[u8]) -> Option<Vec<u8>>;
 
-    fn channel(&self, channel: u8) -> Option<Channel>;
+    /// A supply's output, as its front panel shows it.
+    fn channel(&self, _channel: u8) -> Option<Channel> {
+        None
+    }
+
+    /// Whether a relay contact is closed.
+    fn contact(&self, _channel: u8) -> Option<bool> {
+        None
+    }
+
+    /// An attenuator's setting, in dB.
+    fn attenuation(&self) -> Option<f64> {
+        None
+    }
 
     /// How long the instrument takes to answer.
     fn latency(&self) -> Duration;
@@ -55,7 +73,7 @@ pub enum Fault {
     Vanish,
 }
 
-/// A running emulated supply. Stops when dropped.
+/// A running emulated instrument. Stops when dropped.
 pub struct Emulator {
     port: String,
     shared: Arc<Shared>,
@@ -74,6 +92,9 @@ impl Emulator {
         let protocol: Box<dyn Protocol> = match (dialect::dialect_of(driver), driver) {
             (Some(dialect), _) => Box::new(Instrument::new(dialect)),
             (None, Driver::RidenRd60xx) => Box::new(RidenRegisters::new()),
+            (None, Driver::NumatoRelay) => Box::new(NumatoBoard::new()),
+            (None, Driver::LcusRelay) => Box::new(LcusBoard::new()),
+            (None, Driver::MinicircuitsRcdat) => Box::new(RcdatAttenuator::new()),
             (None, _) => return Ok(None),
         };
         // The driver opens the slave by path (`pair` takes no lock on it); keeping our handle
@@ -114,6 +135,16 @@ impl Emulator {
     /// What a channel is set to, as the instrument's front panel would show.
     pub fn channel(&self, channel: u8) -> Option<Channel> {
         lock(&self.shared.instrument).channel(channel)
+    }
+
+    /// Whether a relay contact is closed, as the board's LED would show.
+    pub fn contact(&self, channel: u8) -> Option<bool> {
+        lock(&self.shared.instrument).contact(channel)
+    }
+
+    /// What an attenuator is set to, in dB.
+    pub fn attenuation(&self) -> Option<f64> {
+        lock(&self.shared.instrument).attenuation()
     }
 }
 

@@ -1,0 +1,122 @@
+//! `hil run` reading a real device's console: its lines, from a pty, become the device's events
+//! through its profile's log rules.
+
+mod common;
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use hil_scenario::Driver;
+use hil_sim::emulators::Emulator;
+use serialport::{SerialPort, TTYPort};
+
+use common::{hil, repo, text};
+
+/// A bench: the ring fed by an emulated Rigol, its log on `console`.
+fn bench(dir: &Path, psu: &str, console: &str) -> PathBuf {
+    let profiles = repo().join("fixtures/profiles");
+    let rig = format!(
+        r#"name = "bench-console-{pid}"
+
+[instrument.psu]
+driver = "rigol-dp800"
+port = "{psu}"
+
+[device.ring]
+profile = "{profiles}/ring-fw-2.1.toml"
+power = {{ instrument = "psu", channel = 1, max_volts = 4.25, max_amps = 0.5 }}
+console = {{ port = "{console}" }}
+"#,
+        pid = std::process::id(),
+        profiles = profiles.display()
+    );
+    let path = dir.join("bench.toml");
+    std::fs::write(&path, rig).unwrap();
+    path
+}
+
+fn scenario(dir: &Path) -> PathBuf {
+    let path = dir.join("console.toml");
+    std::fs::write(
+        &path,
+        r#"id = "T-console"
+failure = "F01"
+title = "Console only"
+needs = ["ring.power", "ring.console"]
+timeout = "2m"
+
+[[setup]]
+power = { device = "ring", volts = 3.7, amps = 0.3 }
+[[reproduce]]
+wait_for = { device = "ring", event = "advertising", within = "1m" }
+[[recover]]
+power = { device = "ring", volts = 4.2, amps = 0.3 }
+"#,
+    )
+    .unwrap();
+    path
+}
+
+fn run(rig: &Path, dir: &Path) -> (Option<i32>, String) {
+    let out = hil(&[
+        "run",
+        &scenario(dir).display().to_string(),
+        "--rig",
+        &rig.display().to_string(),
+        "--accept",
+        "--report-dir",
+        &dir.join("reports").display().to_string(),
+        "-v",
+    ]);
+    let output = format!("{}{}", text(&out.stdout), text(&out.stderr));
+    (out.status.code(), output)
+}
+
+#[test]
+fn a_devices_console_lines_become_its_events() {
+    let psu = Emulator::start(Driver::RigolDp800).unwrap().unwrap();
+    let (mut master, slave) = TTYPort::pair().unwrap();
+    let console = slave.name().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let rig = bench(dir.path(), psu.port(), &console);
+    // The ring logs until the run is over: whenever `hil` starts reading, a line comes.
+    let stop = Arc::new(AtomicBool::new(false));
+    std::thread::spawn({
+        let stop = stop.clone();
+        move || {
+            let _slave = slave;
+            while !stop.load(Ordering::Relaxed) {
+                let line = b"[00:00:01.234,000] <inf> bt: advertising as ring\r\n";
+                if master.write_all(line).is_err() {
+                    return;
+                }
+                std::thread::sleep(Duration::from_millis(50));
+            }
+        }
+    });
+
+    let (code, output) = run(&rig, dir.path());
+    stop.store(true, Ordering::Relaxed);
+
+    assert_eq!(code, Some(0), "{output}");
+    assert!(output.contains("advertising"), "{output}");
+}
+
+#[test]
+fn a_console_that_is_not_there_is_a_rig_error_naming_the_port() {
+    let psu = Emulator::start(Driver::RigolDp800).unwrap().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let rig = bench(dir.path(), psu.port(), "/dev/ttyUSB-no-console");
+
+    let (code, output) = run(&rig, dir.path());
+
+    assert_eq!(code, Some(1), "{output}");
+    assert!(output.contains("ERROR   T-console"), "{output}");
+    assert!(
+        output.contains("/dev/ttyUSB-no-console does not exist"),
+        "{output}"
+    );
+}
