@@ -144,6 +144,24 @@ fn an_answer_later_than_the_timeout_is_a_rig_error(#[case] driver: Driver, #[cas
     assert!(message.contains(asked), "{message}");
 }
 
+#[test]
+fn an_emulator_answers_after_the_latency_it_is_given() {
+    let emulator = emulator(Driver::RigolDp800);
+    let mut psu = connect(Driver::RigolDp800, &emulator);
+    psu.set_timeout(Duration::from_millis(300));
+
+    emulator.set_latency(Duration::from_secs(1));
+    let message = expect_error(psu.identify());
+    assert!(message.contains("timed out"), "{message}");
+
+    // Lets the late answer arrive; the driver drops it before its next command.
+    std::thread::sleep(Duration::from_secs(1));
+    emulator.set_latency(Duration::ZERO);
+    psu.set_timeout(Duration::from_secs(10));
+    psu.identify()
+        .expect("answers at once once the latency is zero");
+}
+
 #[rstest]
 fn line_noise_is_a_clear_error(
     #[values(

@@ -104,7 +104,7 @@ impl<T: Transport> Psu<T> {
     }
 
     /// Sends a command that has no answer, then asks the error queue whether it was accepted.
-    fn write(&mut self, cmd: &str) -> Result<(), RigError> {
+    pub fn write(&mut self, cmd: &str) -> Result<(), RigError> {
         self.send(cmd)?;
         let Some(error_query) = self.model.error_query else {
             return Ok(());
@@ -130,7 +130,7 @@ impl<T: Transport> Psu<T> {
     }
 
     /// A text answer; bytes that are not printable ASCII mean line noise or a wrong baud rate.
-    fn query(&mut self, cmd: &str) -> Result<String, RigError> {
+    pub fn query(&mut self, cmd: &str) -> Result<String, RigError> {
         let answer = self.query_bytes(cmd)?;
         if answer.iter().all(|b| b.is_ascii_graphic() || *b == b' ') {
             Ok(String::from_utf8_lossy(&answer).trim().to_string())

@@ -83,6 +83,8 @@ pub struct Emulator {
 struct Shared {
     instrument: Mutex<Box<dyn Protocol>>,
     fault: Mutex<Option<Fault>>,
+    /// Replaces the model's answer latency when set (`set_latency`).
+    latency: Mutex<Option<Duration>>,
     stop: AtomicBool,
 }
 
@@ -107,6 +109,7 @@ impl Emulator {
         let shared = Arc::new(Shared {
             instrument: Mutex::new(protocol),
             fault: Mutex::new(None),
+            latency: Mutex::new(None),
             stop: AtomicBool::new(false),
         });
         let thread = std::thread::Builder::new()
@@ -130,6 +133,12 @@ impl Emulator {
     /// Misbehaves once, at the next command it applies to.
     pub fn inject(&self, fault: Fault) {
         *lock(&self.shared.fault) = Some(fault);
+    }
+
+    /// Answers after `latency` instead of the model's own (10 ms for a Rigol): zero measures
+    /// what a driver itself costs per command.
+    pub fn set_latency(&self, latency: Duration) {
+        *lock(&self.shared.latency) = Some(latency);
     }
 
     /// What a channel is set to, as the instrument's front panel would show.
@@ -199,7 +208,8 @@ fn answer(shared: &Shared, master: &mut TTYPort, request: &[u8]) -> Result<(), (
     let (reply, latency, noise) = {
         let mut instrument = lock(&shared.instrument);
         let reply = instrument.execute(request);
-        (reply, instrument.latency(), instrument.noise())
+        let latency = lock(&shared.latency).unwrap_or_else(|| instrument.latency());
+        (reply, latency, instrument.noise())
     };
     let mut fault = lock(&shared.fault);
     if *fault == Some(Fault::Vanish) {
