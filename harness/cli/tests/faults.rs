@@ -8,20 +8,9 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use hil_scenario::Driver;
-use hil_sim::emulators::Emulator;
+use hil_sim::emulators::{Emulator, Fault};
 
-use common::{json, repo, text};
-
-fn bench(dir: &Path, port: &str) -> PathBuf {
-    let rig = format!(
-        "name = \"bench-{}\"\n\n[instrument.psu]\ndriver = \"rigol-dp800\"\nport = \"{port}\"\n\n[device.ring]\nprofile = \"{}/fixtures/profiles/ring-fw-2.1.toml\"\npower = {{ instrument = \"psu\", channel = 1, max_volts = 4.25, max_amps = 0.5 }}\n",
-        std::process::id(),
-        repo().display()
-    );
-    let path = dir.join("bench.toml");
-    std::fs::write(&path, rig).unwrap();
-    path
-}
+use common::{bench, json, repo, text};
 
 /// Supply-only scenarios that hold the output on for `hold`.
 fn scenarios(dir: &Path, count: usize, hold: &str) -> PathBuf {
@@ -79,7 +68,7 @@ fn signal(child: &Child, signal: &str) {
 fn sigint_mid_step_aborts_through_safe_state_with_complete_reports() {
     let emulator = Emulator::start(Driver::RigolDp800).unwrap().unwrap();
     let dir = tempfile::tempdir().unwrap();
-    let rig = bench(dir.path(), emulator.port());
+    let rig = bench(dir.path(), Driver::RigolDp800, emulator.port());
     let scenarios = scenarios(dir.path(), 2, "1h");
     let reports = dir.path().join("reports");
     let child = spawn(
@@ -115,7 +104,7 @@ fn sigint_mid_step_aborts_through_safe_state_with_complete_reports() {
 fn sigkill_then_resume_restores_safe_state_first_and_loses_nothing() {
     let emulator = Emulator::start(Driver::RigolDp800).unwrap().unwrap();
     let dir = tempfile::tempdir().unwrap();
-    let rig = bench(dir.path(), emulator.port());
+    let rig = bench(dir.path(), Driver::RigolDp800, emulator.port());
     let scenarios = scenarios(dir.path(), 3, "2s");
     let reports = dir.path().join("reports");
     let args = [
@@ -196,11 +185,11 @@ fn run_on(
     (out.status.code(), stdout, results)
 }
 
-#[test]
-fn a_supply_that_vanishes_mid_run_is_a_rig_error_naming_its_port() {
-    let emulator = Emulator::start(Driver::RigolDp800).unwrap().unwrap();
+/// Runs the one-scenario bench with `fault` injected while its `wait` step runs; returns the exit
+/// code and the scenario's result.
+fn run_with_fault(emulator: &Emulator, fault: Fault) -> (Option<i32>, serde_json::Value) {
     let dir = tempfile::tempdir().unwrap();
-    let rig = bench(dir.path(), emulator.port());
+    let rig = bench(dir.path(), Driver::RigolDp800, emulator.port());
     let scenario = one_scenario(dir.path(), 3.7);
     let reports = dir.path().join("reports");
     let args = [
@@ -214,12 +203,18 @@ fn a_supply_that_vanishes_mid_run_is_a_rig_error_naming_its_port() {
     ];
     let child = spawn(&args, dir.path());
     wait_for_journal(&reports, r#""action":"wait 1s""#, 1);
-    // Unplugged while the step waits: the next command finds it gone.
-    emulator.inject(hil_sim::emulators::Fault::Vanish);
+    emulator.inject(fault);
     let out = child.wait_with_output().unwrap();
-    assert_eq!(out.status.code(), Some(1));
     let results = json(&reports.join("latest/results.json"));
-    let result = &results["scenarios"][0];
+    (out.status.code(), results["scenarios"][0].clone())
+}
+
+#[test]
+fn a_supply_that_vanishes_mid_run_is_a_rig_error_naming_its_port() {
+    let emulator = Emulator::start(Driver::RigolDp800).unwrap().unwrap();
+    // Unplugged while the step waits: the next command finds it gone.
+    let (code, result) = run_with_fault(&emulator, Fault::Vanish);
+    assert_eq!(code, Some(1));
     assert_eq!(result["outcome"], "ERROR", "{result}");
     let message = result["message"].as_str().unwrap();
     assert!(
@@ -233,7 +228,7 @@ fn a_setting_the_supply_refuses_is_a_rig_error_in_its_own_words() {
     let emulator = Emulator::start(Driver::RigolDp800).unwrap().unwrap();
     let dir = tempfile::tempdir().unwrap();
     // The rig file allows more than the instrument can give (a misconfigured bench).
-    let rig = bench(dir.path(), emulator.port());
+    let rig = bench(dir.path(), Driver::RigolDp800, emulator.port());
     let text_rig = std::fs::read_to_string(&rig)
         .unwrap()
         .replace("max_volts = 4.25", "max_volts = 40.0");
@@ -256,26 +251,8 @@ fn a_setting_the_supply_refuses_is_a_rig_error_in_its_own_words() {
 #[test]
 fn a_supply_that_answers_too_late_is_a_rig_error_not_a_hang() {
     let emulator = Emulator::start(Driver::RigolDp800).unwrap().unwrap();
-    let dir = tempfile::tempdir().unwrap();
-    let rig = bench(dir.path(), emulator.port());
-    let scenario = one_scenario(dir.path(), 3.7);
-    let reports = dir.path().join("reports");
-    let args = [
-        "run",
-        &scenario.display().to_string(),
-        "--rig",
-        &rig.display().to_string(),
-        "--accept",
-        "--report-dir",
-        &reports.display().to_string(),
-    ];
-    let child = spawn(&args, dir.path());
-    wait_for_journal(&reports, r#""action":"wait 1s""#, 1);
-    emulator.inject(hil_sim::emulators::Fault::Late(Duration::from_secs(30)));
-    let out = child.wait_with_output().unwrap();
-    assert_eq!(out.status.code(), Some(1));
-    let results = json(&reports.join("latest/results.json"));
-    let result = &results["scenarios"][0];
+    let (code, result) = run_with_fault(&emulator, Fault::Late(Duration::from_secs(30)));
+    assert_eq!(code, Some(1));
     assert_eq!(result["outcome"], "ERROR", "{result}");
     assert!(
         result["message"].as_str().unwrap().contains("timed out"),
@@ -286,27 +263,9 @@ fn a_supply_that_answers_too_late_is_a_rig_error_not_a_hang() {
 #[test]
 fn a_transient_wire_fault_is_retried_and_only_warned_about() {
     let emulator = Emulator::start(Driver::RigolDp800).unwrap().unwrap();
-    let dir = tempfile::tempdir().unwrap();
-    let rig = bench(dir.path(), emulator.port());
-    let scenario = one_scenario(dir.path(), 3.7);
-    let reports = dir.path().join("reports");
-    let args = [
-        "run",
-        &scenario.display().to_string(),
-        "--rig",
-        &rig.display().to_string(),
-        "--accept",
-        "--report-dir",
-        &reports.display().to_string(),
-    ];
-    let child = spawn(&args, dir.path());
-    wait_for_journal(&reports, r#""action":"wait 1s""#, 1);
     // One answer comes 3 s late (past the driver's 2 s timeout), then the line is fine again.
-    emulator.inject(hil_sim::emulators::Fault::Late(Duration::from_secs(3)));
-    let out = child.wait_with_output().unwrap();
-    let results = json(&reports.join("latest/results.json"));
-    let result = &results["scenarios"][0];
-    assert_eq!(out.status.code(), Some(0), "{result}");
+    let (code, result) = run_with_fault(&emulator, Fault::Late(Duration::from_secs(3)));
+    assert_eq!(code, Some(0), "{result}");
     assert_eq!(result["outcome"], "PASS");
     let warning = result["warnings"][0].as_str().unwrap();
     assert!(

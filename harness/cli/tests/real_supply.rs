@@ -5,30 +5,7 @@ mod common;
 use hil_scenario::Driver;
 use hil_sim::emulators::Emulator;
 
-use common::{hil, repo, text};
-
-/// A bench rig: the ring fed by `driver` on `port`, channel 1.
-fn bench(dir: &std::path::Path, driver: Driver, port: &str) -> std::path::PathBuf {
-    let profiles = repo().join("fixtures/profiles");
-    let rig = format!(
-        r#"name = "bench-{pid}"
-
-[instrument.psu]
-driver = "{driver}"
-port = "{port}"
-
-[device.ring]
-profile = "{profiles}/ring-fw-2.1.toml"
-power = {{ instrument = "psu", channel = 1, max_volts = 4.25, max_amps = 0.5 }}
-"#,
-        pid = std::process::id(),
-        driver = driver.name(),
-        profiles = profiles.display()
-    );
-    let path = dir.join("bench.toml");
-    std::fs::write(&path, rig).unwrap();
-    path
-}
+use common::{bench, hil, text};
 
 /// A scenario that only drives the supply (a bench without consoles can run it).
 fn scenario(dir: &std::path::Path) -> std::path::PathBuf {

@@ -74,3 +74,26 @@ pub fn comparable(results: &Value) -> Value {
         "rig_secs": results["summary"]["rig_secs"],
     })
 }
+
+/// A bench rig: the ring fed by `driver` on `port`, channel 1.
+pub fn bench(dir: &Path, driver: hil_scenario::Driver, port: &str) -> PathBuf {
+    let profiles = repo().join("fixtures/profiles");
+    let rig = format!(
+        r#"name = "bench-{pid}"
+
+[instrument.psu]
+driver = "{driver}"
+port = "{port}"
+
+[device.ring]
+profile = "{profiles}/ring-fw-2.1.toml"
+power = {{ instrument = "psu", channel = 1, max_volts = 4.25, max_amps = 0.5 }}
+"#,
+        pid = std::process::id(),
+        driver = driver.name(),
+        profiles = profiles.display()
+    );
+    let path = dir.join("bench.toml");
+    std::fs::write(&path, rig).unwrap();
+    path
+}
