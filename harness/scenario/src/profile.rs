@@ -7,7 +7,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, LazyLock, Mutex, PoisonError};
 
-use regex::Regex;
+use regex::{Regex, RegexSet};
 use serde::Deserialize;
 use toml::Spanned;
 
@@ -202,13 +202,16 @@ pub struct Profile {
     pub transports: Vec<Transport>,
     pub behaviour: Behaviour,
     pub rules: Arc<[Rule]>,
+    /// All the rules' patterns at once: finds the first rule a line matches in one pass, where
+    /// trying each rule in turn costs a scan per rule on every line that matches none.
+    rule_set: Arc<RegexSet>,
     /// Secrets this firmware prints, on top of the keys every profile redacts.
     pub redactions: Arc<[Regex]>,
 }
 
 /// Compiled rules files by path: many profiles (every image a scenario names) share one file, and
 /// compiling its regexes once per process keeps planning fast and small.
-type CompiledRules = (Arc<[Rule]>, Arc<[Regex]>);
+type CompiledRules = (Arc<[Rule]>, Arc<RegexSet>, Arc<[Regex]>);
 static RULES_CACHE: LazyLock<Mutex<HashMap<PathBuf, CompiledRules>>> =
     LazyLock::new(Default::default);
 
@@ -251,7 +254,7 @@ impl Profile {
             .unwrap_or_else(PoisonError::into_inner)
             .get(&key)
             .cloned();
-        let (rules, redactions) = match cached {
+        let (rules, rule_set, redactions) = match cached {
             Some(compiled) => compiled,
             None => {
                 let compiled = Self::compile(&source, &file, &rules_path)?;
@@ -268,6 +271,7 @@ impl Profile {
             transports: file.transports,
             behaviour: file.behaviour,
             rules,
+            rule_set,
             redactions,
         })
     }
@@ -286,7 +290,14 @@ impl Profile {
             other => other,
         })?;
         let (rules, redactions) = compile_rules(&rules_source)?;
-        Ok((rules.into(), redactions.into()))
+        let rule_set = RegexSet::new(rules.iter().map(|r| r.regex.as_str())).map_err(|e| {
+            ConfigErrors::from(rules_source.error(
+                0..0,
+                "the rules do not compile together",
+                Some(e.to_string()),
+            ))
+        })?;
+        Ok((rules.into(), Arc::new(rule_set), redactions.into()))
     }
 
     /// Every event name the rules can produce.
@@ -314,19 +325,19 @@ impl Profile {
 
     /// The first rule that matches the line, as an event.
     pub fn recognise(&self, line: &str) -> Option<Recognised> {
-        self.rules.iter().find_map(|rule| {
-            let caps = rule.regex.captures(line)?;
-            let fields = rule
-                .regex
-                .capture_names()
-                .flatten()
-                .filter_map(|name| Some((name.to_string(), caps.name(name)?.as_str().to_string())))
-                .collect();
-            Some(Recognised {
-                event: rule.event.clone(),
-                fields,
-                keep: rule.keep.clone(),
-            })
+        let first = self.rule_set.matches(line).into_iter().next()?;
+        let rule = &self.rules[first];
+        let caps = rule.regex.captures(line)?;
+        let fields = rule
+            .regex
+            .capture_names()
+            .flatten()
+            .filter_map(|name| Some((name.to_string(), caps.name(name)?.as_str().to_string())))
+            .collect();
+        Some(Recognised {
+            event: rule.event.clone(),
+            fields,
+            keep: rule.keep.clone(),
         })
     }
 }
@@ -407,6 +418,7 @@ mod tests {
             transports: vec![],
             behaviour: Behaviour::default(),
             rules: Arc::new([]),
+            rule_set: Arc::new(RegexSet::empty()),
             redactions: redactions.into(),
         }
     }
