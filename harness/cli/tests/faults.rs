@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use hil_scenario::Driver;
 use hil_sim::emulators::{Emulator, Fault};
 
-use common::{bench, json, repo, text};
+use common::{bench, bench_run, json, repo, text};
 
 /// Supply-only scenarios that hold the output on for `hold`.
 fn scenarios(dir: &Path, count: usize, hold: &str) -> PathBuf {
@@ -28,7 +28,7 @@ fn scenarios(dir: &Path, count: usize, hold: &str) -> PathBuf {
     scenarios
 }
 
-fn spawn(args: &[&str], locks: &Path) -> Child {
+fn spawn(args: &[String], locks: &Path) -> Child {
     Command::new(env!("CARGO_BIN_EXE_hil"))
         .args(args)
         .current_dir(repo())
@@ -71,18 +71,7 @@ fn sigint_mid_step_aborts_through_safe_state_with_complete_reports() {
     let rig = bench(dir.path(), Driver::RigolDp800, emulator.port());
     let scenarios = scenarios(dir.path(), 2, "1h");
     let reports = dir.path().join("reports");
-    let child = spawn(
-        &[
-            "run",
-            &scenarios.display().to_string(),
-            "--rig",
-            &rig.display().to_string(),
-            "--accept",
-            "--report-dir",
-            &reports.display().to_string(),
-        ],
-        dir.path(),
-    );
+    let child = spawn(&bench_run(&scenarios, &rig, &reports), dir.path());
     wait_for_journal(&reports, r#""action":"wait 1h""#, 1);
     assert!(
         emulator.channel(1).unwrap().on,
@@ -107,15 +96,7 @@ fn sigkill_then_resume_restores_safe_state_first_and_loses_nothing() {
     let rig = bench(dir.path(), Driver::RigolDp800, emulator.port());
     let scenarios = scenarios(dir.path(), 3, "2s");
     let reports = dir.path().join("reports");
-    let args = [
-        "run",
-        &scenarios.display().to_string(),
-        "--rig",
-        &rig.display().to_string(),
-        "--accept",
-        "--report-dir",
-        &reports.display().to_string(),
-    ];
+    let args = bench_run(&scenarios, &rig, &reports);
 
     // Killed in the middle of the second scenario: the output is left on.
     let child = spawn(&args, dir.path());
@@ -128,8 +109,8 @@ fn sigkill_then_resume_restores_safe_state_first_and_loses_nothing() {
         "a SIGKILL leaves the supply on"
     );
 
-    let mut resumed_args = args.to_vec();
-    resumed_args.push("--resume");
+    let mut resumed_args = args.clone();
+    resumed_args.push("--resume".into());
     let out = spawn(&resumed_args, dir.path()).wait_with_output().unwrap();
     let stderr = text(&out.stderr);
     assert_eq!(out.status.code(), Some(0), "{}{stderr}", text(&out.stdout));
@@ -170,15 +151,7 @@ fn run_on(
     reports: &Path,
     locks: &Path,
 ) -> (Option<i32>, String, serde_json::Value) {
-    let args = [
-        "run",
-        &scenario.display().to_string(),
-        "--rig",
-        &rig.display().to_string(),
-        "--accept",
-        "--report-dir",
-        &reports.display().to_string(),
-    ];
+    let args = bench_run(scenario, rig, reports);
     let out = spawn(&args, locks).wait_with_output().unwrap();
     let stdout = text(&out.stdout);
     let results = json(&reports.join("latest/results.json"));
@@ -192,15 +165,7 @@ fn run_with_fault(emulator: &Emulator, fault: Fault) -> (Option<i32>, serde_json
     let rig = bench(dir.path(), Driver::RigolDp800, emulator.port());
     let scenario = one_scenario(dir.path(), 3.7);
     let reports = dir.path().join("reports");
-    let args = [
-        "run",
-        &scenario.display().to_string(),
-        "--rig",
-        &rig.display().to_string(),
-        "--accept",
-        "--report-dir",
-        &reports.display().to_string(),
-    ];
+    let args = bench_run(&scenario, &rig, &reports);
     let child = spawn(&args, dir.path());
     wait_for_journal(&reports, r#""action":"wait 1s""#, 1);
     emulator.inject(fault);

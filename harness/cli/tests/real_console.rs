@@ -13,7 +13,7 @@ use hil_scenario::Driver;
 use hil_sim::emulators::Emulator;
 use serialport::{SerialPort, TTYPort};
 
-use common::{hil, repo, text};
+use common::{repo, run_bench_verbose};
 
 /// A bench: the ring fed by an emulated Rigol, its log on `console`.
 fn bench(dir: &Path, psu: &str, console: &str) -> PathBuf {
@@ -61,18 +61,7 @@ power = { device = "ring", volts = 4.2, amps = 0.3 }
 }
 
 fn run(rig: &Path, dir: &Path) -> (Option<i32>, String) {
-    let out = hil(&[
-        "run",
-        &scenario(dir).display().to_string(),
-        "--rig",
-        &rig.display().to_string(),
-        "--accept",
-        "--report-dir",
-        &dir.join("reports").display().to_string(),
-        "-v",
-    ]);
-    let output = format!("{}{}", text(&out.stdout), text(&out.stderr));
-    (out.status.code(), output)
+    run_bench_verbose(&scenario(dir), rig, &dir.join("reports"))
 }
 
 #[test]

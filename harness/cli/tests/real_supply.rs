@@ -5,7 +5,7 @@ mod common;
 use hil_scenario::Driver;
 use hil_sim::emulators::Emulator;
 
-use common::{bench, hil, text};
+use common::{bench, bench_run, hil, text};
 
 /// A scenario that only drives the supply (a bench without consoles can run it).
 fn scenario(dir: &std::path::Path) -> std::path::PathBuf {
@@ -37,16 +37,9 @@ fn a_run_drives_a_real_driver_and_leaves_the_supply_safe() {
     let rig = bench(dir.path(), Driver::RigolDp800, emulator.port());
     let scenario = scenario(dir.path());
     let reports = dir.path().join("reports");
-    let out = hil(&[
-        "run",
-        &scenario.display().to_string(),
-        "--rig",
-        &rig.display().to_string(),
-        "--accept",
-        "--report-dir",
-        &reports.display().to_string(),
-        "-v",
-    ]);
+    let mut args = bench_run(&scenario, &rig, &reports);
+    args.push("-v".into());
+    let out = hil(&args);
     let stdout = text(&out.stdout);
     assert_eq!(out.status.code(), Some(0), "{stdout}{}", text(&out.stderr));
     assert!(
@@ -68,15 +61,7 @@ fn a_supply_that_is_not_there_is_a_rig_error_naming_the_port() {
     let rig = bench(dir.path(), Driver::RigolDp800, "/dev/ttyUSB-gone");
     let scenario = scenario(dir.path());
     let reports = dir.path().join("reports");
-    let out = hil(&[
-        "run",
-        &scenario.display().to_string(),
-        "--rig",
-        &rig.display().to_string(),
-        "--accept",
-        "--report-dir",
-        &reports.display().to_string(),
-    ]);
+    let out = hil(&bench_run(&scenario, &rig, &reports));
     let stdout = text(&out.stdout);
     assert_eq!(out.status.code(), Some(1), "{stdout}");
     assert!(stdout.contains("ERROR   T-supply"), "{stdout}");

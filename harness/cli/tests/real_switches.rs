@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use hil_scenario::Driver;
 use hil_sim::emulators::Emulator;
 
-use common::{hil, repo, text};
+use common::{repo, run_bench_verbose};
 
 /// A bench: the ring fed by an emulated Rigol, its button on `relay` channel 2, and an RCDAT.
 fn bench(dir: &Path, psu: &str, relay: (Driver, &str), attenuator: &str) -> PathBuf {
@@ -69,18 +69,7 @@ attenuate = { db = 0 }
 }
 
 fn run(rig: &Path, dir: &Path) -> (Option<i32>, String) {
-    let out = hil(&[
-        "run",
-        &scenario(dir).display().to_string(),
-        "--rig",
-        &rig.display().to_string(),
-        "--accept",
-        "--report-dir",
-        &dir.join("reports").display().to_string(),
-        "-v",
-    ]);
-    let output = format!("{}{}", text(&out.stdout), text(&out.stderr));
-    (out.status.code(), output)
+    run_bench_verbose(&scenario(dir), rig, &dir.join("reports"))
 }
 
 #[test]

@@ -4,6 +4,7 @@
 // Each test crate that includes this module uses only part of it.
 #![allow(dead_code)]
 
+use std::ffi::OsStr;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
@@ -15,13 +16,13 @@ pub fn repo() -> PathBuf {
 
 /// Runs `hil` from the repository root. Each call gets its own rig-lock directory: tests run in
 /// parallel, and real runs on one rig must not.
-pub fn hil(args: &[&str]) -> Output {
+pub fn hil(args: &[impl AsRef<OsStr>]) -> Output {
     let locks = tempfile::tempdir().unwrap();
     hil_locked_in(args, locks.path())
 }
 
 /// Runs `hil` with its rig locks in `locks`.
-pub fn hil_locked_in(args: &[&str], locks: &Path) -> Output {
+pub fn hil_locked_in(args: &[impl AsRef<OsStr>], locks: &Path) -> Output {
     Command::new(env!("CARGO_BIN_EXE_hil"))
         .args(args)
         .current_dir(repo())
@@ -96,4 +97,28 @@ power = {{ instrument = "psu", channel = 1, max_volts = 4.25, max_amps = 0.5 }}
     let path = dir.join("bench.toml");
     std::fs::write(&path, rig).unwrap();
     path
+}
+
+/// `hil run SCENARIO --rig RIG --accept --report-dir REPORTS`: a run on a test bench.
+pub fn bench_run(scenario: &Path, rig: &Path, reports: &Path) -> Vec<String> {
+    [
+        "run",
+        &scenario.display().to_string(),
+        "--rig",
+        &rig.display().to_string(),
+        "--accept",
+        "--report-dir",
+        &reports.display().to_string(),
+    ]
+    .map(String::from)
+    .to_vec()
+}
+
+/// A verbose bench run to completion: the exit code, and stdout and stderr together.
+pub fn run_bench_verbose(scenario: &Path, rig: &Path, reports: &Path) -> (Option<i32>, String) {
+    let mut args = bench_run(scenario, rig, reports);
+    args.push("-v".into());
+    let out = hil(&args);
+    let output = format!("{}{}", text(&out.stdout), text(&out.stderr));
+    (out.status.code(), output)
 }
