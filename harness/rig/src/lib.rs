@@ -12,7 +12,7 @@ mod switch;
 
 use std::collections::BTreeMap;
 
-pub use central::{Central, CommandOutcome, DfuOutcome, LinkFailure, LinkOutcome};
+pub use central::{Advertisement, Central, CommandOutcome, DfuOutcome, LinkFailure, LinkOutcome};
 pub use console::Console;
 pub use error::RigError;
 pub use hil_scenario::DeviceCommand;

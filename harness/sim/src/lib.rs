@@ -77,6 +77,7 @@ pub fn start(rig: &hil_scenario::Rig, seed: u64) -> hil_rig::Rig {
         links.insert(
             device.name.clone(),
             DeviceLink {
+                address: link.address.clone(),
                 requests: link.requests.clone(),
                 advert: link.advert.clone(),
             },
