@@ -9,6 +9,7 @@ pub mod drivers;
 mod error;
 mod power;
 mod switch;
+pub mod time;
 
 use std::collections::BTreeMap;
 

@@ -4,10 +4,10 @@ use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
+use hil_rig::time::{Instant, sleep, timeout, timeout_at};
 use hil_rig::{Central, CommandOutcome, Console, DfuOutcome, LinkOutcome, RigError};
 use hil_scenario::{Action, DfuInterrupt, Expect, Plan, PlannedStep, PowerSetting, Profile, Unit};
 use tokio::task::JoinHandle;
-use tokio::time::{Instant, sleep, timeout, timeout_at};
 
 use std::panic::AssertUnwindSafe;
 
@@ -413,7 +413,8 @@ impl Executor<'_> {
                         Err(e) if attempt < self.retries => {
                             attempt += 1;
                             self.warnings.push(format!("retried after: {e}"));
-                            sleep(RETRY_AFTER * attempt).await;
+                            // Real time: it outlasts the driver's wire timeout, whatever the scale.
+                            tokio::time::sleep(RETRY_AFTER * attempt).await;
                         }
                         Err(e) => return Err(e.into()),
                     }
