@@ -210,6 +210,11 @@ fn a_setting_the_supply_refuses_is_a_rig_error_in_its_own_words() {
             .contains("Data out of range"),
         "{result}"
     );
+    assert_eq!(
+        result["warnings"],
+        serde_json::json!([]),
+        "a refusal is not retried: it would only be refused again"
+    );
     assert!(!emulator.channel(1).unwrap().on, "safe state");
 }
 
