@@ -51,6 +51,29 @@ fn a_scenario_runs_through_the_real_drivers_and_matches_the_virtual_rigs_snapsho
             .any(|a| a["instrument"] == "atten" && a["readback"]["db"] == 54.0),
         "{actions:#?}"
     );
+    // The safe state: supplies off, the buttons' contacts open, the attenuator at its safe_db.
+    let teardown: Vec<String> = actions
+        .iter()
+        .filter(|a| a["action"].as_str().unwrap().starts_with("safe state"))
+        .map(|a| {
+            format!(
+                "{} {}",
+                a["instrument"].as_str().unwrap(),
+                a["action"].as_str().unwrap()
+            )
+        })
+        .collect();
+    assert_eq!(
+        teardown,
+        [
+            "psu safe state: ch3 off",
+            "psu safe state: ch2 off",
+            "psu safe state: ch1 off",
+            "relay safe state: ch2 open",
+            "relay safe state: ch1 open",
+            "atten safe state: attenuation 0 dB",
+        ],
+    );
 }
 
 #[test]

@@ -292,30 +292,22 @@ fn spawn_monitor(
     })
 }
 
-/// Switches off every supply channel that feeds a device.
+/// Applies the safe state, recording each action; the first failure is the result.
 async fn safe_state(
     description: &hil_scenario::Rig,
     rig: &mut hil_rig::Rig,
     bus: &EventBus,
 ) -> Result<(), RigError> {
     let mut first_error = None;
-    for feed in description
-        .devices
-        .values()
-        .filter_map(|d| d.power.as_ref())
-    {
-        let Some(psu) = rig.power.get_mut(&feed.instrument) else {
-            continue;
-        };
-        match psu.off(feed.channel).await {
+    for done in crate::safe::apply(description, rig).await {
+        match done.result {
             Ok(readback) => {
                 bus.emit(EventKind::InstrumentAction {
-                    instrument: feed.instrument.clone(),
-                    action: format!("safe state: ch{} off", feed.channel),
-                    readback: InstrumentReadback::Supply(readback),
+                    instrument: done.instrument,
+                    action: done.action,
+                    readback,
                 });
             }
-            // Keep going: the other channels still need switching off.
             Err(e) => {
                 first_error.get_or_insert(e);
             }

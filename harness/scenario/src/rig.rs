@@ -100,6 +100,8 @@ pub struct InstrumentSpec {
     pub emulated: Option<Spanned<bool>>,
     /// Overrides the model's usual baud rate.
     pub baud: Option<u32>,
+    /// An attenuator's setting in the rig's safe state (applied after every scenario).
+    pub safe_db: Option<Spanned<f64>>,
 }
 
 /// Every driver `hil` has. Checked by serde, so a typo is a located error, not a runtime surprise.

@@ -69,6 +69,8 @@ pub struct Instrument {
     pub baud: Option<u32>,
     /// A real driver talking to an emulator of the instrument, wired to the simulated devices.
     pub emulated: bool,
+    /// An attenuator's setting in the safe state, in dB.
+    pub safe_db: Option<f64>,
 }
 
 impl Instrument {
@@ -98,7 +100,29 @@ impl Rig {
                     port: spec.port.as_ref().map(|p| p.get_ref().clone()),
                     baud: spec.baud,
                     emulated: spec.emulated.as_ref().is_some_and(|e| *e.get_ref()),
+                    safe_db: spec.safe_db.as_ref().map(|db| *db.get_ref()),
                 };
+                if let Some(db) = &spec.safe_db {
+                    let value = *db.get_ref();
+                    match driver.attenuation_range() {
+                        None => problems.push(source.error(
+                            db.span(),
+                            format!(
+                                "`safe_db` is for attenuators; `{name}` is {}",
+                                driver.name()
+                            ),
+                            None,
+                        )),
+                        Some((max, _)) if !(0.0..=max).contains(&value) => {
+                            problems.push(source.error(
+                                db.span(),
+                                format!("safe_db {value} is out of range; expected 0 to {max} dB"),
+                                None,
+                            ))
+                        }
+                        Some(_) => {}
+                    }
+                }
                 (name.clone(), instrument)
             })
             .collect();

@@ -26,6 +26,7 @@ fn connect(driver: Driver, emulator: &Emulator) -> Box<dyn SerialSupply> {
         port: Some(emulator.port().into()),
         baud: None,
         emulated: false,
+        safe_db: None,
     })
     .expect("the pty opens");
     psu.set_timeout(Duration::from_secs(10));
