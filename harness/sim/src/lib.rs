@@ -190,6 +190,7 @@ pub fn start(rig: &hil_scenario::Rig, seed: u64) -> hil_rig::Rig {
             | Driver::KeysightE36300
             | Driver::KoradKa3005p
             | Driver::RidenRd60xx
+            | Driver::Keithley2281s
             | Driver::NumatoRelay
             | Driver::LcusRelay
             | Driver::MinicircuitsRcdat => {}
