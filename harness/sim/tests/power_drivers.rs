@@ -216,7 +216,7 @@ fn an_instrument_vanishing_mid_command_names_the_port(
 #[case::keysight(Driver::KeysightE36300, Some(4.25))]
 #[case::korad(Driver::KoradKa3005p, None)]
 #[case::riden(Driver::RidenRd60xx, Some(4.25))]
-#[case::keithley(Driver::Keithley2281s, None)]
+#[case::keithley(Driver::Keithley2281s, Some(4.25))]
 fn ovp_is_programmed_where_the_model_has_it(#[case] driver: Driver, #[case] ovp: Option<f64>) {
     let emulator = emulator(driver);
     let mut psu = connect(driver, &emulator);

@@ -194,7 +194,8 @@ pub static KORAD_KA3005P: Model = Model {
 /// Keithley 2281S-20-6 in its battery-simulator function (reference manual 077114601, March
 /// 2019). Static method: the open-circuit voltage stays where it is set instead of following the
 /// charge drawn. Its current limit and resistance offset cannot change while the output is on
-/// (error 704); `Psu` switches the output off to change them.
+/// (error 704); `Psu` switches the output off to change them. Its protection is programmed when
+/// `hil` connects, with the output off.
 pub static KEITHLEY_2281S: Model = Model {
     name: "Keithley 2281S",
     identity: ("keithley", "2281s"),
@@ -214,8 +215,12 @@ pub static KEITHLEY_2281S: Model = Model {
     measure_volts: ":BATT:SIM:TVOL?",
     measure_amps: ":BATT:SIM:CURR?",
     error_query: Some(":SYST:ERR?"),
-    // Its terminal-voltage protection cannot change while simulating either; not used.
-    ovp: None,
+    // Terminal-voltage protection, 0.5–21 V; like the limit, fixed while simulating.
+    ovp: Some(Ovp {
+        set: ":BATT:SIM:TVOL:PROT {v}",
+        query: ":BATT:SIM:TVOL:PROT?",
+        enable: None,
+    }),
     volts_decimals: 3,
     amps_decimals: 3,
     simulator: Some(Simulator {

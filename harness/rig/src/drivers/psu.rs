@@ -326,6 +326,7 @@ impl<T: Transport> SerialSupply for Psu<T> {
         let Some(ovp) = &self.model.ovp else {
             return Ok(None);
         };
+        self.set_up()?;
         let decimals = self.model.volts_decimals;
         let level = self.set_verified(channel, (ovp.set, ovp.query), max_volts, decimals, "OVP")?;
         if let Some(enable) = ovp.enable {

@@ -318,6 +318,14 @@ const KEITHLEY_2281S: Dialect = Dialect {
             Op::MeasureVolts,
         ),
         (
+            r":?BATT(?:ERY)?(?P<ch>\d)?:SIM(?:ULATOR)?:TVOL(?:TAGE)?:PROT(?:ECTION)?(?::LEV(?:EL)?)?\s+(?P<v>\S+)",
+            Op::SetOvp,
+        ),
+        (
+            r":?BATT(?:ERY)?(?P<ch>\d)?:SIM(?:ULATOR)?:TVOL(?:TAGE)?:PROT(?:ECTION)?(?::LEV(?:EL)?)?\?",
+            Op::QueryOvp,
+        ),
+        (
             r":?BATT(?:ERY)?(?P<ch>\d)?:SIM(?:ULATOR)?:CURR(?:ENT)?\?",
             Op::MeasureAmps,
         ),

@@ -177,6 +177,7 @@ impl Instrument {
             | Op::SetResistanceOffset
             | Op::QueryResistanceOffset
             | Op::QueryResistance => {
+                // Only a battery simulator's dialect has these; it ran them above.
                 self.push_error("-113,\"Undefined header\"");
                 None
             }
@@ -193,14 +194,15 @@ impl Instrument {
         if !common && self.function != "SIMULATOR" {
             return Some("-221,\"Settings conflict\"");
         }
-        let locked = matches!(op, Op::SetAmps | Op::SetResistanceOffset);
+        let locked = matches!(op, Op::SetAmps | Op::SetResistanceOffset | Op::SetOvp);
         if locked && self.channels[index].on {
             return Some("704,\"Not permitted while battery model is running\"");
         }
         None
     }
 
-    /// The commands only a battery simulator has; `None` for the ones it shares with supplies.
+    /// Runs a command only a battery simulator has: `Some(reply)` (the reply may be nothing), or
+    /// `None` for the commands it shares with plain supplies.
     fn run_simulator_command(
         &mut self,
         op: Op,
@@ -220,7 +222,7 @@ impl Instrument {
                 } else {
                     "SIMULATOR"
                 };
-                // Changing function switches the output off.
+                // Assumed (the manual does not say): changing function switches the output off.
                 channel.on = false;
                 Some(None)
             }
