@@ -61,6 +61,7 @@ fn every_emulated_supply_checks_out() {
         ),
         ("korad", Driver::KoradKa3005p, "KORAD KA3005P"),
         ("riden", Driver::RidenRd60xx, "Riden RD6006"),
+        ("k2281", Driver::Keithley2281s, "MODEL 2281S-20-6"),
     ];
     let emulators: Vec<Emulator> = models.iter().map(|(_, d, _)| emulator(*d)).collect();
     let dir = tempfile::tempdir().unwrap();
@@ -84,7 +85,7 @@ fn every_emulated_supply_checks_out() {
     }
     assert!(line(&stdout, "phone").contains("OK") && stdout.contains("(virtual)"));
     assert!(
-        stdout.contains("6 of 6 instrument(s) and console(s) OK"),
+        stdout.contains("7 of 7 instrument(s) and console(s) OK"),
         "{stdout}"
     );
 }
@@ -203,18 +204,29 @@ fn a_real_supply_without_a_port_is_a_located_configuration_error() {
     );
 }
 
-#[test]
-fn the_example_bench_rig_is_valid_and_names_its_missing_supply() {
-    let out = hil(&["rig", "check", "--rig", "rigs/bench-dp832.toml"]);
+#[rstest::rstest]
+#[case::dp832(
+    "rigs/bench-dp832.toml",
+    "psu",
+    "usb-RIGOL_TECHNOLOGIES_DP832_DP8C000000000-if00"
+)]
+#[case::keithley_2281s(
+    "rigs/bench-2281s.toml",
+    "cell",
+    "usb-GPIB_bridge_to_KEITHLEY_2281S-if00"
+)]
+fn an_example_bench_rig_is_valid_and_names_its_missing_supply(
+    #[case] rig: &str,
+    #[case] supply: &str,
+    #[case] port: &str,
+) {
+    let out = hil(&["rig", "check", "--rig", rig]);
 
     let stdout = text(&out.stdout);
     assert_eq!(out.status.code(), Some(1), "{stdout}{}", text(&out.stderr));
-    let psu = line(&stdout, "psu");
-    assert!(psu.starts_with("ERROR"), "{psu}");
-    assert!(
-        psu.contains("usb-RIGOL_TECHNOLOGIES_DP832_DP8C000000000-if00 does not exist"),
-        "{psu}"
-    );
+    let line = line(&stdout, supply);
+    assert!(line.starts_with("ERROR"), "{line}");
+    assert!(line.contains(&format!("{port} does not exist")), "{line}");
 }
 
 /// A rig with a real device console on `port` and nothing else but a virtual phone.

@@ -130,6 +130,10 @@ pub enum Driver {
     KoradKa3005p,
     /// Riden RD6006/RD6012/RD6018/RD6024: Modbus RTU registers.
     RidenRd60xx,
+    /// Keithley 2281S-20-6 in its battery-simulator function: SCPI; a cell's open-circuit
+    /// voltage with a series resistance, like the virtual supply.
+    #[serde(rename = "keithley-2281s")]
+    Keithley2281s,
     /// Numato Lab USB relay modules (1–32 channels): ASCII commands with echo, contacts read back.
     NumatoRelay,
     /// LCUS-type USB relay boards (CH340): 4-byte binary frames, no readback.
@@ -152,6 +156,7 @@ impl Driver {
             Driver::KeysightE36300 => "keysight-e36300",
             Driver::KoradKa3005p => "korad-ka3005p",
             Driver::RidenRd60xx => "riden-rd60xx",
+            Driver::Keithley2281s => "keithley-2281s",
             Driver::NumatoRelay => "numato-relay",
             Driver::LcusRelay => "lcus-relay",
             Driver::MinicircuitsRcdat => "minicircuits-rcdat",
@@ -171,6 +176,7 @@ impl Driver {
             | Driver::KeysightE36300
             | Driver::KoradKa3005p
             | Driver::RidenRd60xx
+            | Driver::Keithley2281s
             | Driver::NumatoRelay
             | Driver::LcusRelay
             | Driver::MinicircuitsRcdat => false,
@@ -186,6 +192,7 @@ impl Driver {
                 | Driver::KeysightE36300
                 | Driver::KoradKa3005p
                 | Driver::RidenRd60xx
+                | Driver::Keithley2281s
         )
     }
 
@@ -210,6 +217,7 @@ impl Driver {
             | Driver::KeysightE36300
             | Driver::KoradKa3005p
             | Driver::RidenRd60xx
+            | Driver::Keithley2281s
             | Driver::NumatoRelay
             | Driver::LcusRelay
             | Driver::MinicircuitsRcdat => &[],
@@ -234,7 +242,7 @@ impl Driver {
 
     /// Whether the instrument can put a resistance in series with its output.
     pub fn has_series_resistance(self) -> bool {
-        matches!(self, Driver::VirtualPsu)
+        matches!(self, Driver::VirtualPsu | Driver::Keithley2281s)
     }
 
     /// Channels when the rig file does not say.
@@ -242,7 +250,7 @@ impl Driver {
         match self {
             Driver::VirtualPsu | Driver::SiglentSpd3303x => 2,
             Driver::RigolDp800 | Driver::KeysightE36300 => 3,
-            Driver::KoradKa3005p | Driver::RidenRd60xx => 1,
+            Driver::KoradKa3005p | Driver::RidenRd60xx | Driver::Keithley2281s => 1,
             Driver::VirtualRelay | Driver::NumatoRelay => 4,
             Driver::LcusRelay => 1,
             Driver::VirtualCentral
@@ -268,6 +276,7 @@ impl Driver {
             | Driver::KeysightE36300
             | Driver::KoradKa3005p
             | Driver::RidenRd60xx
+            | Driver::Keithley2281s
             | Driver::NumatoRelay
             | Driver::LcusRelay => None,
         }
