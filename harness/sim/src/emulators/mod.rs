@@ -235,7 +235,9 @@ fn answer(shared: &Shared, master: &mut TTYPort, request: &[u8]) -> Result<(), (
     let Some(mut reply) = reply else {
         return Ok(());
     };
-    std::thread::sleep(latency);
+    // The instrument's own time to answer is rig time: on a sped-up emulated rig it shrinks with
+    // the rest of the world, so driver round trips cost the rig time they cost on a bench.
+    std::thread::sleep(latency.div_f64(hil_rig::time::scale()));
     match fault.take() {
         Some(Fault::Late(by)) => pause(shared, by),
         Some(Fault::Garbage) => reply = noise,
