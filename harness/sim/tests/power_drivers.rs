@@ -25,6 +25,8 @@ fn connect(driver: Driver, emulator: &Emulator) -> Box<dyn SerialSupply> {
         channels: driver.default_channels(),
         port: Some(emulator.port().into()),
         baud: None,
+        shell: None,
+        reach: Default::default(),
     })
     .expect("the pty opens");
     psu.set_timeout(Duration::from_secs(10));

@@ -32,7 +32,7 @@ impl<D: Send + 'static> Blocking<D> {
         }
     }
 
-    async fn run<R: Send + 'static>(
+    pub(super) async fn run<R: Send + 'static>(
         &self,
         call: impl FnOnce(&mut D) -> Result<R, RigError> + Send + 'static,
     ) -> Result<R, RigError> {
