@@ -44,9 +44,29 @@ fn check(instrument: &Instrument) -> (&'static str, String) {
     if instrument.driver.is_virtual() {
         return ("OK", "(virtual)".into());
     }
+    if instrument.emulated {
+        return check_emulated(instrument);
+    }
     let port = instrument.port.as_deref().unwrap_or_default();
     match hil_rig::drivers::check(instrument) {
         Ok(readback) => ("OK", format!("{port}: {readback}")),
         Err(e) => ("ERROR", e.message),
+    }
+}
+
+/// An emulated instrument is checked like a real one, against its emulator: the driver's half.
+fn check_emulated(instrument: &Instrument) -> (&'static str, String) {
+    let emulator = match hil_sim::emulators::Emulator::start(instrument.driver) {
+        Ok(Some(emulator)) => emulator,
+        Ok(None) => return ("ERROR", "no emulator for this driver".into()),
+        Err(e) => return ("ERROR", format!("cannot start its emulator: {e}")),
+    };
+    let on_pty = Instrument {
+        port: Some(emulator.port().to_string()),
+        ..instrument.clone()
+    };
+    match hil_rig::drivers::check(&on_pty) {
+        Ok(readback) => ("OK", format!("(emulated) {readback}")),
+        Err(e) => ("ERROR", format!("(emulated) {}", e.message)),
     }
 }

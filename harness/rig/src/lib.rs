@@ -35,4 +35,7 @@ pub struct Rig {
     pub attenuators: BTreeMap<String, Box<dyn Attenuator>>,
     /// Debug probes by device name.
     pub probes: BTreeMap<String, Box<dyn Probe>>,
+    /// Emulated instruments the drivers above talk to (emulated rigs): kept running as long as
+    /// the rig is.
+    pub emulators: Vec<Box<dyn std::any::Any + Send>>,
 }

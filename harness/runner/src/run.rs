@@ -50,6 +50,7 @@ pub fn run_all(
     options: &RunOptions,
 ) -> std::io::Result<(RunSummary, Vec<ScenarioResult>)> {
     let wall = std::time::Instant::now();
+    hil_rig::time::set_scale(rig.time_scale);
     bus.emit(EventKind::RunStarted {
         run_id: options.run_id.clone(),
         rig: rig.name.clone(),

@@ -23,5 +23,5 @@ pub use profile::{Behaviour, DfuBanks, NfcCredential, Profile, Recognised, Rule,
 pub use quarantine::Quarantine;
 pub use rig::{Driver, SimModel};
 pub use rig_plan::{ConsolePort, Device, Instrument, PowerFeed, Reach, Rig};
-pub use shell::{LinkCode, ShellCommands, ShellDialect, ShellLines, fill};
 pub use scenario::{DeviceCommand, Expect, InterruptBy, Phase, Unit};
+pub use shell::{LinkCode, ShellCommands, ShellDialect, ShellLines, fill};

@@ -188,7 +188,10 @@ fn check_commands(
             problems.push(source.error(
                 template.span(),
                 format!("unknown command `{name}`"),
-                Some(format!("commands a shell profile describes: {}", known.join(", "))),
+                Some(format!(
+                    "commands a shell profile describes: {}",
+                    known.join(", ")
+                )),
             ));
             continue;
         };
@@ -205,11 +208,7 @@ fn check_commands(
     }
     for (name, required, _) in COMMANDS {
         if *required && !given.contains_key(*name) {
-            problems.push(source.error(
-                0..0,
-                format!("no `{name}` command in [commands]"),
-                None,
-            ));
+            problems.push(source.error(0..0, format!("no `{name}` command in [commands]"), None));
         }
     }
     out
@@ -233,7 +232,10 @@ fn check_lines(
             problems.push(source.error(
                 pattern.span(),
                 format!("unknown line `{name}`"),
-                Some(format!("lines a shell profile describes: {}", known.join(", "))),
+                Some(format!(
+                    "lines a shell profile describes: {}",
+                    known.join(", ")
+                )),
             ));
             continue;
         };
@@ -289,14 +291,20 @@ fn check_security_errors(
 ) -> BTreeMap<i64, LinkCode> {
     let mut out = BTreeMap::new();
     for (number, meaning) in given {
-        let parsed = number.parse::<i64>().ok().zip(parse_code(meaning.get_ref()));
+        let parsed = number
+            .parse::<i64>()
+            .ok()
+            .zip(parse_code(meaning.get_ref()));
         match parsed {
             Some((number, code)) => {
                 out.insert(number, code);
             }
             None => problems.push(source.error(
                 meaning.span(),
-                format!("cannot read security error `{number} = {:?}`", meaning.get_ref()),
+                format!(
+                    "cannot read security error `{number} = {:?}`",
+                    meaning.get_ref()
+                ),
                 Some("expected a number = \"hci 0x06\" or \"smp 0x05\"".into()),
             )),
         }
@@ -345,8 +353,12 @@ mod tests {
         let line = "[DEVICE]: C0:11:22:33:44:55 (random), AD evt type 0, RSSI -59 ring C:1 S:1 D:0";
         let caps = dialect.lines.device.captures(line).unwrap();
         assert_eq!((&caps["rssi"], &caps["name"]), ("-59", "ring"));
-        let failed = "Security failed: C0:11:22:33:44:55 (random) level 1 reason: PIN or key missing (2)";
-        assert_eq!(&dialect.lines.security_failed.captures(failed).unwrap()["reason"], "2");
+        let failed =
+            "Security failed: C0:11:22:33:44:55 (random) level 1 reason: PIN or key missing (2)";
+        assert_eq!(
+            &dialect.lines.security_failed.captures(failed).unwrap()["reason"],
+            "2"
+        );
         assert_eq!(dialect.security_errors[&2], LinkCode::Hci(0x06));
     }
 
@@ -368,8 +380,9 @@ mod tests {
             .map(ToString::to_string)
             .collect();
         assert!(
-            all.iter().any(|e| e.contains("broken.toml:")
-                && e.contains("`connect` cannot use `{adress}`")),
+            all.iter().any(
+                |e| e.contains("broken.toml:") && e.contains("`connect` cannot use `{adress}`")
+            ),
             "{all:?}"
         );
         assert!(

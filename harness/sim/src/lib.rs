@@ -24,6 +24,7 @@ use crate::central::{DeviceLink, VirtualCentral};
 use crate::console::VirtualConsole;
 use crate::device::{Advert, Device, DeviceIo, PeerLink, Role, Sniffer, Supply};
 use crate::device_central::{DeviceCentral, VirtualNfcCloner};
+use crate::emulators::{Emulator, Wiring};
 use crate::hardware::Hardware;
 use crate::psu::{Rail, VirtualPsu};
 use crate::radio::RadioPath;
@@ -31,9 +32,24 @@ use crate::switch::{VirtualAttenuator, VirtualProbe, VirtualRelay};
 
 pub use battery::{LIPO, state_of_charge};
 
+/// The simulated part of a rig, running: virtual instruments ready to use, and emulators (on
+/// ptys) of the `emulated = true` instruments, wired to the simulated devices, for the real
+/// drivers to open.
+pub struct World {
+    pub rig: hil_rig::Rig,
+    /// By instrument name; an emulator that could not start (no pty) is an error to report.
+    pub emulators: BTreeMap<String, std::io::Result<Emulator>>,
+}
+
 /// Builds the virtual rig for a resolved rig file and starts its devices. Must be called inside a
 /// tokio runtime; devices stop when the returned rig is dropped.
 pub fn start(rig: &hil_scenario::Rig, seed: u64) -> hil_rig::Rig {
+    start_world(rig, seed).rig
+}
+
+/// Builds the simulated part of a rig and starts its devices and emulators. Must be called inside
+/// a tokio runtime; devices stop when the rig is dropped, emulators when they are.
+pub fn start_world(rig: &hil_scenario::Rig, seed: u64) -> World {
     let radio = RadioPath::new(seed);
     let mut rails: BTreeMap<(String, u8), Rail> = BTreeMap::new();
     let mut contacts: BTreeMap<(String, u8), watch::Sender<bool>> = BTreeMap::new();
@@ -128,8 +144,33 @@ pub fn start(rig: &hil_scenario::Rig, seed: u64) -> hil_rig::Rig {
         tokio::spawn(sim.run());
     }
 
+    let mut emulators = BTreeMap::new();
     for instrument in rig.instruments.values() {
         let name = instrument.name.clone();
+        if instrument.emulated {
+            let channels = 1..=instrument.channels;
+            let wiring = Wiring {
+                rails: channels
+                    .clone()
+                    .filter_map(|ch| Some((ch, rails.remove(&(name.clone(), ch))?)))
+                    .collect(),
+                contacts: channels
+                    .filter_map(|ch| Some((ch, contacts.remove(&(name.clone(), ch))?)))
+                    .collect(),
+                radio: instrument.driver.is_attenuator().then(|| radio.clone()),
+            };
+            let emulator = if instrument.driver == Driver::BtShellDongle {
+                // The dongle's radio is a phone of the world's.
+                let phone = virtual_central(&name, Role::Phone, &links, &radio, seed);
+                Emulator::start_central(Box::new(phone), tokio::runtime::Handle::current())
+            } else {
+                Emulator::start_wired(instrument.driver, wiring).and_then(|e| {
+                    e.ok_or_else(|| std::io::Error::other("no emulator for this driver"))
+                })
+            };
+            emulators.insert(name, emulator);
+            continue;
+        }
         match instrument.driver {
             Driver::VirtualPsu => {
                 let channels = (1..=instrument.channels)
@@ -170,18 +211,7 @@ pub fn start(rig: &hil_scenario::Rig, seed: u64) -> hil_rig::Rig {
                 } else {
                     Role::Phone
                 };
-                let device_links = links
-                    .iter()
-                    .map(|(device, link): (&String, &DeviceLink)| (device.clone(), link.clone()))
-                    .collect();
-                let central = VirtualCentral::new(
-                    name.clone(),
-                    role,
-                    address(seed, &name),
-                    device_links,
-                    radio.clone(),
-                    seed ^ u64::from(role == Role::Hub),
-                );
+                let central = virtual_central(&name, role, &links, &radio, seed);
                 out.centrals.insert(name, Box::new(central));
             }
             // Real instruments are reached through `hil_rig::drivers`, not simulated here.
@@ -192,10 +222,32 @@ pub fn start(rig: &hil_scenario::Rig, seed: u64) -> hil_rig::Rig {
             | Driver::RidenRd60xx
             | Driver::NumatoRelay
             | Driver::LcusRelay
-            | Driver::MinicircuitsRcdat => {}
+            | Driver::MinicircuitsRcdat
+            | Driver::BtShellDongle => {}
         }
     }
-    out
+    World {
+        rig: out,
+        emulators,
+    }
+}
+
+/// A phone or hub that reaches every device over the radio path.
+fn virtual_central(
+    name: &str,
+    role: Role,
+    links: &BTreeMap<String, DeviceLink>,
+    radio: &RadioPath,
+    seed: u64,
+) -> VirtualCentral {
+    VirtualCentral::new(
+        name.to_string(),
+        role,
+        address(seed, name),
+        links.clone(),
+        radio.clone(),
+        seed ^ u64::from(role == Role::Hub),
+    )
 }
 
 /// A channel with nothing connected: it draws no current.

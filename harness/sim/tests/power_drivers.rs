@@ -25,6 +25,7 @@ fn connect(driver: Driver, emulator: &Emulator) -> Box<dyn SerialSupply> {
         channels: driver.default_channels(),
         port: Some(emulator.port().into()),
         baud: None,
+        emulated: false,
         shell: None,
         reach: Default::default(),
     })

@@ -87,7 +87,7 @@ pub fn open_attenuator(instrument: &Instrument) -> Result<Rcdat<SerialTransport>
 pub fn check(instrument: &Instrument) -> Result<String, RigError> {
     let driver = instrument.driver;
     let line = if driver == Driver::BtShellDongle {
-        ShellCentral::open(instrument).map(|dongle| dongle.describe())
+        ShellCentral::open(instrument).and_then(|mut dongle| dongle.describe())
     } else if driver.is_relay() {
         check_relay(instrument)
     } else if driver.is_attenuator() {

@@ -50,13 +50,14 @@ pub struct ShellCentral<T: Transport> {
     port: ShellPort<T>,
     reach: BTreeMap<String, Reach>,
     heard: BTreeMap<String, Heard>,
-    address: String,
+    /// Known once started.
+    address: Option<String>,
     adapter_on: bool,
     app_installed: Option<u32>,
 }
 
 impl ShellCentral<SerialTransport> {
-    /// Opens the dongle of a rig file's instrument and brings its stack up.
+    /// Opens the port of a rig file's instrument's dongle (the stack comes up on first use).
     pub fn open(instrument: &Instrument) -> Result<Self, RigError> {
         let error = |message: String| RigError::new(&instrument.name, message);
         let dialect = instrument
@@ -69,57 +70,74 @@ impl ShellCentral<SerialTransport> {
             .ok_or_else(|| error("no `port` in the rig file".into()))?;
         let transport = SerialTransport::open(port, instrument.baud.unwrap_or(DEFAULT_BAUD))
             .map_err(|e| error(e.to_string()))?;
-        Self::new(&instrument.name, transport, dialect, instrument.reach.clone())
+        Ok(Self::new(
+            &instrument.name,
+            transport,
+            dialect,
+            instrument.reach.clone(),
+        ))
     }
 }
 
 impl<T: Transport> ShellCentral<T> {
-    /// Starts the Bluetooth stack (`bt init`) and reads the dongle's own address.
+    /// A dongle on `transport`; its stack is brought up by `start`, or by the first call that
+    /// needs it.
     pub fn new(
         name: &str,
         transport: T,
         dialect: Arc<ShellDialect>,
         reach: BTreeMap<String, Reach>,
-    ) -> Result<Self, RigError> {
-        let mut central = Self {
+    ) -> Self {
+        Self {
             port: ShellPort::new(name, transport, dialect),
             reach,
             heard: BTreeMap::new(),
-            address: String::new(),
+            address: None,
             adapter_on: false,
             app_installed: None,
-        };
-        central.power_on()?;
-        let command = central.dialect().commands.identity.clone();
-        let lines = central.done(&command)?;
-        let identity = &central.dialect().lines.identity;
-        central.address = lines
+        }
+    }
+
+    /// Starts the Bluetooth stack (`bt init`) and reads the dongle's own address, once.
+    pub fn start(&mut self) -> Result<(), RigError> {
+        if self.address.is_some() {
+            return Ok(());
+        }
+        self.power_on()?;
+        let command = self.dialect().commands.identity.clone();
+        let lines = self.done(&command)?;
+        let identity = &self.dialect().lines.identity;
+        let address = lines
             .iter()
             .find_map(|line| Some(identity.captures(line)?["address"].to_ascii_uppercase()))
             .ok_or_else(|| {
-                central
-                    .port
-                    .error(format!("`{command}` printed no identity address: {lines:?}"))
+                self.port.error(format!(
+                    "`{command}` printed no identity address: {lines:?}"
+                ))
             })?;
-        Ok(central)
+        self.address = Some(address);
+        Ok(())
     }
 
     pub fn name(&self) -> &str {
         self.port.instrument()
     }
 
-    /// The dongle's own address.
-    pub fn address(&self) -> &str {
-        &self.address
+    /// The dongle's own address, once started.
+    pub fn address(&self) -> Option<&str> {
+        self.address.as_deref()
     }
 
-    /// One line for `hil rig check`.
-    pub fn describe(&self) -> String {
+    /// Starts the dongle; one line for `hil rig check`.
+    pub fn describe(&mut self) -> Result<String, RigError> {
+        self.start()?;
         let dialect = self.dialect();
-        format!(
+        Ok(format!(
             "{} {} shell; identity {}",
-            dialect.name, dialect.version, self.address
-        )
+            dialect.name,
+            dialect.version,
+            self.address().unwrap_or_default()
+        ))
     }
 
     /// How long to wait for the shell's prompt after a command.
@@ -135,9 +153,9 @@ impl<T: Transport> ShellCentral<T> {
     fn done(&mut self, command: &str) -> Result<Vec<String>, RigError> {
         match self.port.run(command)? {
             Reply::Done(lines) => Ok(lines),
-            Reply::NotReady => Err(self.port.error(format!(
-                "`{command}`: the Bluetooth stack is not enabled"
-            ))),
+            Reply::NotReady => Err(self
+                .port
+                .error(format!("`{command}`: the Bluetooth stack is not enabled"))),
         }
     }
 
@@ -146,7 +164,11 @@ impl<T: Transport> ShellCentral<T> {
         self.done(&command)?;
         let initialized = self.dialect().lines.initialized.clone();
         let until = Instant::now() + INIT_TIMEOUT;
-        if self.port.wait_for(until, |l| initialized.is_match(l))?.is_none() {
+        if self
+            .port
+            .wait_for(until, |l| initialized.is_match(l))?
+            .is_none()
+        {
             return Err(self.port.error(format!(
                 "`{command}`: the stack did not report itself initialized within {INIT_TIMEOUT:?}"
             )));
@@ -156,6 +178,7 @@ impl<T: Transport> ShellCentral<T> {
     }
 
     pub fn set_adapter_power(&mut self, on: bool) -> Result<(), RigError> {
+        self.start()?;
         if on {
             return self.power_on();
         }
@@ -167,6 +190,7 @@ impl<T: Transport> ShellCentral<T> {
 
     /// Listens for `window` (rig time): every device heard, strongest first.
     pub fn scan(&mut self, window: Duration) -> Result<Vec<Advertisement>, RigError> {
+        self.start()?;
         if !self.adapter_on {
             return Err(self.port.error("the Bluetooth adapter is off"));
         }
@@ -190,7 +214,9 @@ impl<T: Transport> ShellCentral<T> {
         let (on, off) = (commands.scan_on.clone(), commands.scan_off.clone());
         if self.port.run(&on)? == Reply::NotReady {
             self.adapter_on = false;
-            return Err(self.port.error(format!("`{on}`: the Bluetooth stack is not enabled")));
+            return Err(self
+                .port
+                .error(format!("`{on}`: the Bluetooth stack is not enabled")));
         }
         let device = self.dialect().lines.device.clone();
         let until = Instant::now() + window;
@@ -211,8 +237,10 @@ impl<T: Transport> ShellCentral<T> {
         let address = caps["address"].to_ascii_uppercase();
         let name = caps["name"].to_string();
         let rssi_dbm = caps["rssi"].parse::<f64>().map_err(|_| {
-            self.port
-                .error(format!("unreadable RSSI {:?} in a scan report", &caps["rssi"]))
+            self.port.error(format!(
+                "unreadable RSSI {:?} in a scan report",
+                &caps["rssi"]
+            ))
         })?;
         let device = self
             .reach
@@ -254,7 +282,13 @@ impl<T: Transport> ShellCentral<T> {
         self.link(device, deadline, Then::GoSilent)
     }
 
-    fn link(&mut self, device: &str, deadline: Duration, then: Then) -> Result<LinkOutcome, RigError> {
+    fn link(
+        &mut self,
+        device: &str,
+        deadline: Duration,
+        then: Then,
+    ) -> Result<LinkOutcome, RigError> {
+        self.start()?;
         let until = Instant::now() + real(deadline);
         self.reachable(device)?;
         if !self.adapter_on {
@@ -287,7 +321,11 @@ impl<T: Transport> ShellCentral<T> {
     }
 
     /// `bt connect` and its outcome.
-    fn open_link(&mut self, target: &Heard, until: Instant) -> Result<Result<(), LinkFailure>, RigError> {
+    fn open_link(
+        &mut self,
+        target: &Heard,
+        until: Instant,
+    ) -> Result<Result<(), LinkFailure>, RigError> {
         let command = fill(
             &self.dialect().commands.connect,
             &[("address", &target.address), ("type", &target.kind)],
@@ -314,7 +352,9 @@ impl<T: Transport> ShellCentral<T> {
             Some(line) => {
                 let caps = failed.captures(&line).or_else(|| gone.captures(&line));
                 let reason = caps.and_then(|c| parse_code(&c["reason"]));
-                Ok(Err(LinkFailure::Disconnected(reason.unwrap_or(FAILED_TO_ESTABLISH))))
+                Ok(Err(LinkFailure::Disconnected(
+                    reason.unwrap_or(FAILED_TO_ESTABLISH),
+                )))
             }
             None => {
                 self.hang_up()?;
@@ -459,6 +499,7 @@ impl<T: Transport> ShellCentral<T> {
 
     /// Removes the dongle's bond with `device`.
     pub fn forget(&mut self, device: &str) -> Result<(), RigError> {
+        self.start()?;
         self.reachable(device)?;
         let Some(address) = self.known_address(device) else {
             return Ok(());
@@ -482,6 +523,7 @@ impl<T: Transport> ShellCentral<T> {
     }
 
     pub fn restart_app(&mut self) -> Result<(), RigError> {
+        self.start()?;
         let template = self.test_command("app_version", "restart_app")?;
         if let Some(version) = self.app_installed {
             let command = fill(&template, &[("version", &version.to_string())]);
@@ -516,10 +558,11 @@ fn parse_code(text: &str) -> Option<u8> {
     u8::from_str_radix(text.trim_start_matches("0x"), 16).ok()
 }
 
-/// The dongle as the runner sees it: each call on the blocking pool.
+/// The dongle as the runner sees it: each call on the blocking pool (the first starts it).
 pub struct ShellDongle {
     name: String,
-    address: String,
+    /// The dongle's address once a call has started it.
+    address: Arc<std::sync::OnceLock<String>>,
     driver: Blocking<ShellCentral<SerialTransport>>,
 }
 
@@ -527,10 +570,26 @@ impl ShellDongle {
     pub fn new(central: ShellCentral<SerialTransport>) -> Self {
         let name = central.name().to_string();
         Self {
-            address: central.address().to_string(),
+            address: Arc::default(),
             driver: Blocking::new(&name, central),
             name,
         }
+    }
+
+    async fn run<R: Send + 'static>(
+        &self,
+        call: impl FnOnce(&mut ShellCentral<SerialTransport>) -> Result<R, RigError> + Send + 'static,
+    ) -> Result<R, RigError> {
+        let address = self.address.clone();
+        self.driver
+            .run(move |d| {
+                d.start()?;
+                if let Some(own) = d.address() {
+                    address.get_or_init(|| own.to_string());
+                }
+                call(d)
+            })
+            .await
     }
 }
 
@@ -541,21 +600,21 @@ impl Central for ShellDongle {
     }
 
     fn address(&self) -> &str {
-        &self.address
+        self.address.get().map_or("", String::as_str)
     }
 
     async fn scan(&mut self, window: Duration) -> Result<Vec<Advertisement>, RigError> {
-        self.driver.run(move |d| d.scan(window)).await
+        self.run(move |d| d.scan(window)).await
     }
 
     async fn pair(&mut self, device: &str, deadline: Duration) -> Result<LinkOutcome, RigError> {
         let device = device.to_string();
-        self.driver.run(move |d| d.pair(&device, deadline)).await
+        self.run(move |d| d.pair(&device, deadline)).await
     }
 
     async fn connect(&mut self, device: &str, deadline: Duration) -> Result<LinkOutcome, RigError> {
         let device = device.to_string();
-        self.driver.run(move |d| d.connect(&device, deadline)).await
+        self.run(move |d| d.connect(&device, deadline)).await
     }
 
     async fn stop_answering(
@@ -564,26 +623,24 @@ impl Central for ShellDongle {
         deadline: Duration,
     ) -> Result<LinkOutcome, RigError> {
         let device = device.to_string();
-        self.driver
-            .run(move |d| d.stop_answering(&device, deadline))
-            .await
+        self.run(move |d| d.stop_answering(&device, deadline)).await
     }
 
     async fn install_app(&mut self, version: u32) -> Result<(), RigError> {
-        self.driver.run(move |d| d.install_app(version)).await
+        self.run(move |d| d.install_app(version)).await
     }
 
     async fn restart_app(&mut self) -> Result<(), RigError> {
-        self.driver.run(ShellCentral::restart_app).await
+        self.run(ShellCentral::restart_app).await
     }
 
     async fn forget(&mut self, device: &str) -> Result<(), RigError> {
         let device = device.to_string();
-        self.driver.run(move |d| d.forget(&device)).await
+        self.run(move |d| d.forget(&device)).await
     }
 
     async fn set_adapter_power(&mut self, on: bool) -> Result<(), RigError> {
-        self.driver.run(move |d| d.set_adapter_power(on)).await
+        self.run(move |d| d.set_adapter_power(on)).await
     }
 
     async fn command(

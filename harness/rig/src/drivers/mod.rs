@@ -26,7 +26,6 @@ pub use blocking::{AsyncAttenuator, AsyncPsu, AsyncRelay, Blocking};
 pub use check::{check, default_baud, open, open_attenuator, open_relay};
 pub use console::{ConsoleLine, LONGEST_LINE, LineSplitter, SerialConsole};
 pub use dongle::{ShellCentral, ShellDongle};
-pub use shell::ANSWER_TIMEOUT as SHELL_ANSWER_TIMEOUT;
 pub use model::{
     KEYSIGHT_E36300, KORAD_KA3005P, Model, OutputQuery, Ovp, RIGOL_DP800, SIGLENT_SPD3303X,
     model_of,
@@ -34,5 +33,6 @@ pub use model::{
 pub use psu::{DEFAULT_TIMEOUT, Psu};
 pub use relay::{LCUS, NUMATO, RelayModel, SerialRelay, relay_model_of};
 pub use riden::RidenPsu;
+pub use shell::ANSWER_TIMEOUT as SHELL_ANSWER_TIMEOUT;
 pub use supply::SerialSupply;
 pub use transport::{Framing, OpenError, SerialTransport, Transport, TransportError, read_answer};

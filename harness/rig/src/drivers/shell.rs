@@ -17,8 +17,9 @@ use crate::RigError;
 pub const ANSWER_TIMEOUT: Duration = Duration::from_secs(2);
 
 /// ANSI escape sequences: colours (`ESC[1;32m`), line erase (`ESC[J`, `ESC[K`), cursor moves.
-static ANSI: LazyLock<Regex> =
-    LazyLock::new(|| Regex::new(r"\x1b\[[0-9;?]*[A-Za-z]|\x1b[()][A-Za-z0-9]").expect("valid regex"));
+static ANSI: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"\x1b\[[0-9;?]*[A-Za-z]|\x1b[()][A-Za-z0-9]").expect("valid regex")
+});
 
 /// What the shell printed, prompts apart from lines.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -87,7 +88,10 @@ impl<T: Transport> ShellPort<T> {
         let mut output = Vec::new();
         let mut unreadable = Vec::new();
         loop {
-            let Some(token) = self.next_token(until).map_err(|e| self.error(format!("`{command}`: {e}")))? else {
+            let Some(token) = self
+                .next_token(until)
+                .map_err(|e| self.error(format!("`{command}`: {e}")))?
+            else {
                 let got = if unreadable.is_empty() {
                     String::new()
                 } else {
@@ -206,7 +210,8 @@ impl<T: Transport> ShellPort<T> {
 }
 
 fn strip(bytes: &[u8]) -> String {
-    ANSI.replace_all(&String::from_utf8_lossy(bytes), "").into_owned()
+    ANSI.replace_all(&String::from_utf8_lossy(bytes), "")
+        .into_owned()
 }
 
 /// Printable text: anything else is noise on the line.

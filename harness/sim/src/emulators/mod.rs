@@ -1,4 +1,4 @@
-//! Power supplies, relay boards and attenuators that speak their real wire protocols on a pty:
+//! Power supplies, relay boards, attenuators and a central dongle that speak their real wire protocols on a pty:
 //! the drivers in
 //! `hil_rig::drivers` are tested against them, and `hil rig check` can be tried without a bench.
 //!
@@ -6,11 +6,14 @@
 //! DESIGN.md). Faults can be injected to see how a driver copes with a misbehaving instrument.
 
 mod attenuator;
+mod backend;
+mod bt_shell;
 mod channel;
 mod dialect;
 mod instrument;
 mod relay;
 mod riden;
+mod wiring;
 
 use std::io::{self, Read, Write};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -22,8 +25,10 @@ use hil_scenario::Driver;
 use serialport::{SerialPort, TTYPort};
 
 pub use channel::Channel;
+pub use wiring::Wiring;
 
 use attenuator::RcdatAttenuator;
+use bt_shell::BtShell;
 use instrument::Instrument;
 use relay::{LcusBoard, NumatoBoard};
 use riden::RidenRegisters;
@@ -42,6 +47,9 @@ trait Protocol: Send {
         None
     }
 
+    /// What the device wired to a supply output draws now (emulated rig).
+    fn set_drawn(&mut self, _channel: u8, _amps: f64) {}
+
     /// Whether a relay contact is closed.
     fn contact(&self, _channel: u8) -> Option<bool> {
         None
@@ -57,6 +65,11 @@ trait Protocol: Send {
 
     /// Line noise in place of a reply, framed like one so the driver reads it at once.
     fn noise(&self) -> Vec<u8>;
+
+    /// What the instrument prints on its own, between commands (a shell's asynchronous lines).
+    fn unsolicited(&mut self) -> Option<Vec<u8>> {
+        None
+    }
 }
 
 /// How long the line must be quiet before an unterminated (Korad) command counts as complete.
@@ -71,6 +84,8 @@ pub enum Fault {
     Garbage,
     /// Closes the port mid-command, as an instrument unplugged or switched off does.
     Vanish,
+    /// Closes the port at once, whatever it is doing (a dongle pulled out mid-scan).
+    Unplug,
 }
 
 /// A running emulated instrument. Stops when dropped.
@@ -82,6 +97,7 @@ pub struct Emulator {
 
 struct Shared {
     instrument: Mutex<Box<dyn Protocol>>,
+    wiring: Mutex<Wiring>,
     fault: Mutex<Option<Fault>>,
     /// Replaces the model's answer latency when set (`set_latency`).
     latency: Mutex<Option<Duration>>,
@@ -89,8 +105,15 @@ struct Shared {
 }
 
 impl Emulator {
-    /// Starts the emulator for a real driver on a fresh pty; `None` for virtual drivers.
+    /// Starts the emulator for a real driver on a fresh pty, on a bench of its own (resistive
+    /// loads); `None` for virtual drivers.
     pub fn start(driver: Driver) -> io::Result<Option<Emulator>> {
+        Self::start_wired(driver, Wiring::default())
+    }
+
+    /// Starts the emulator for a real driver on a fresh pty, its outputs wired to simulated
+    /// devices; `None` for virtual drivers.
+    pub fn start_wired(driver: Driver, wiring: Wiring) -> io::Result<Option<Emulator>> {
         let protocol: Box<dyn Protocol> = match (dialect::dialect_of(driver), driver) {
             (Some(dialect), _) => Box::new(Instrument::new(dialect)),
             (None, Driver::RidenRd60xx) => Box::new(RidenRegisters::new()),
@@ -99,6 +122,20 @@ impl Emulator {
             (None, Driver::MinicircuitsRcdat) => Box::new(RcdatAttenuator::new()),
             (None, _) => return Ok(None),
         };
+        Self::spawn(protocol, wiring).map(Some)
+    }
+
+    /// Starts a central dongle running Zephyr's Bluetooth shell on a fresh pty; its radio is
+    /// `backend` (the sim's virtual phone, which reaches the simulated devices), served on
+    /// `runtime`, where the world's models run.
+    pub fn start_central(
+        backend: Box<dyn hil_rig::Central>,
+        runtime: tokio::runtime::Handle,
+    ) -> io::Result<Emulator> {
+        Self::spawn(Box::new(BtShell::new(backend, &runtime)), Wiring::default())
+    }
+
+    fn spawn(protocol: Box<dyn Protocol>, wiring: Wiring) -> io::Result<Emulator> {
         // The driver opens the slave by path (`pair` takes no lock on it); keeping our handle
         // open means the master never reads EIO between the driver's opens.
         let (mut master, slave) = TTYPort::pair().map_err(io::Error::from)?;
@@ -108,6 +145,7 @@ impl Emulator {
             .ok_or_else(|| io::Error::other("the pty has no name"))?;
         let shared = Arc::new(Shared {
             instrument: Mutex::new(protocol),
+            wiring: Mutex::new(wiring),
             fault: Mutex::new(None),
             latency: Mutex::new(None),
             stop: AtomicBool::new(false),
@@ -118,11 +156,11 @@ impl Emulator {
                 let shared = shared.clone();
                 move || serve(&shared, master, slave)
             })?;
-        Ok(Some(Emulator {
+        Ok(Emulator {
             port,
             shared,
             thread: Some(thread),
-        }))
+        })
     }
 
     /// The path a driver opens, e.g. `/dev/pts/7`.
@@ -193,11 +231,20 @@ fn serve(shared: &Shared, mut master: TTYPort, _slave: TTYPort) {
             Err(e) if e.kind() == io::ErrorKind::TimedOut => true,
             Err(_) => return,
         };
+        if *lock(&shared.fault) == Some(Fault::Unplug) {
+            return;
+        }
         let requests = lock(&shared.instrument).take_requests(&mut received, quiet);
         for request in requests {
             if answer(shared, &mut master, &request).is_err() {
                 return;
             }
+        }
+        let printed = lock(&shared.instrument).unsolicited();
+        if let Some(printed) = printed
+            && master.write_all(&printed).is_err()
+        {
+            return;
         }
     }
 }
@@ -207,12 +254,15 @@ fn serve(shared: &Shared, mut master: TTYPort, _slave: TTYPort) {
 fn answer(shared: &Shared, master: &mut TTYPort, request: &[u8]) -> Result<(), ()> {
     let (reply, latency, noise) = {
         let mut instrument = lock(&shared.instrument);
+        let wiring = lock(&shared.wiring);
+        wiring.sense(instrument.as_mut());
         let reply = instrument.execute(request);
+        wiring.drive(instrument.as_ref());
         let latency = lock(&shared.latency).unwrap_or_else(|| instrument.latency());
         (reply, latency, instrument.noise())
     };
     let mut fault = lock(&shared.fault);
-    if *fault == Some(Fault::Vanish) {
+    if matches!(*fault, Some(Fault::Vanish | Fault::Unplug)) {
         return Err(());
     }
     let Some(mut reply) = reply else {
@@ -222,7 +272,7 @@ fn answer(shared: &Shared, master: &mut TTYPort, request: &[u8]) -> Result<(), (
     match fault.take() {
         Some(Fault::Late(by)) => pause(shared, by),
         Some(Fault::Garbage) => reply = noise,
-        Some(Fault::Vanish) | None => {}
+        Some(Fault::Vanish | Fault::Unplug) | None => {}
     }
     drop(fault);
     master.write_all(&reply).map_err(drop)
