@@ -34,8 +34,14 @@ fn a_device_outside_the_dongles_reach_is_an_error_naming_the_dongle() {
     let dir = tempfile::tempdir().unwrap();
     let rig = std::fs::read_to_string(repo().join(RIG))
         .unwrap()
-        .replace("reach = { ring = \"ring\", lock = \"lock\" }", "reach = { lock = \"lock\" }")
-        .replace("\"../fixtures/", &format!("\"{}/fixtures/", repo().display()));
+        .replace(
+            "reach = { ring = \"ring\", lock = \"lock\" }",
+            "reach = { lock = \"lock\" }",
+        )
+        .replace(
+            "\"../fixtures/",
+            &format!("\"{}/fixtures/", repo().display()),
+        );
     let path = dir.path().join("rig.toml");
     std::fs::write(&path, rig).unwrap();
 
@@ -45,6 +51,17 @@ fn a_device_outside_the_dongles_reach_is_an_error_naming_the_dongle() {
     assert!(stdout.contains("ERROR"), "{stdout}");
     assert!(
         stdout.contains("phone") && stdout.contains("`ring` is not among the devices"),
+        "{stdout}"
+    );
+}
+
+#[test]
+fn rig_check_starts_the_dongles_stack_through_its_shell() {
+    let out = common::hil(&["rig", "check", "--rig", RIG]);
+    let stdout = common::text(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{stdout}");
+    assert!(
+        stdout.contains("bt-shell-dongle    (emulated) zephyr-bt-shell 3.7 shell; identity C"),
         "{stdout}"
     );
 }
