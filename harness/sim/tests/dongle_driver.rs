@@ -153,8 +153,14 @@ fn a_stale_bond_is_key_missing_until_forgotten_and_the_adapter_toggled() {
     bench.reset_ring();
     bench.wait_heard("ring");
     assert_eq!(
+        failed(bench.dongle.connect("ring", DEADLINE)),
+        LinkFailure::Disconnected(0x06),
+        "the ring lost its keys"
+    );
+    assert_eq!(
         failed(bench.dongle.pair("ring", DEADLINE)),
-        LinkFailure::Disconnected(0x06)
+        LinkFailure::Disconnected(0x06),
+        "the dongle re-encrypts with the keys it holds instead of pairing anew"
     );
 
     bench.dongle.forget("ring").unwrap();

@@ -291,6 +291,7 @@ impl<T: Transport> ShellCentral<T> {
         self.start()?;
         let until = Instant::now() + real(deadline);
         self.reachable(device)?;
+        self.port.drop_events();
         if !self.adapter_on {
             return Ok(LinkOutcome::Failed(LinkFailure::AdapterOff));
         }

@@ -142,6 +142,12 @@ impl<T: Transport> ShellPort<T> {
         }
     }
 
+    /// Drops asynchronous lines nobody waited for (the end of an earlier link), so a new
+    /// exchange cannot mistake them for its own.
+    pub fn drop_events(&mut self) {
+        self.events.clear();
+    }
+
     /// Lines that the shell prints on its own, whatever command runs.
     fn is_event(&self, line: &str) -> bool {
         let l = &self.dialect.lines;
@@ -221,10 +227,103 @@ fn is_readable(line: &str) -> bool {
 
 #[cfg(test)]
 mod tests {
+    use std::path::Path;
+
     use super::*;
 
+    /// A shell that prints `script` in three-byte pieces, whatever it is sent.
+    struct Transcript {
+        script: Vec<u8>,
+    }
+
+    impl Transport for Transcript {
+        fn port(&self) -> &str {
+            "/dev/ttyTEST"
+        }
+
+        fn discard_input(&mut self) -> Result<(), TransportError> {
+            Ok(())
+        }
+
+        fn write_all(&mut self, _bytes: &[u8]) -> Result<(), TransportError> {
+            Ok(())
+        }
+
+        fn read_some(
+            &mut self,
+            buf: &mut [u8],
+            timeout: Duration,
+        ) -> Result<usize, TransportError> {
+            let n = self.script.len().min(3).min(buf.len());
+            if n == 0 {
+                return Err(TransportError::TimedOut(timeout));
+            }
+            buf[..n].copy_from_slice(&self.script[..n]);
+            self.script.drain(..n);
+            Ok(n)
+        }
+    }
+
+    fn shell(script: &str) -> ShellPort<Transcript> {
+        let profile = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../../fixtures/profiles/zephyr-bt-shell.toml");
+        let dialect = ShellDialect::load(&profile).unwrap();
+        let transport = Transcript {
+            script: script.as_bytes().to_vec(),
+        };
+        let mut port = ShellPort::new("dongle", transport, Arc::new(dialect));
+        port.timeout = Duration::from_millis(50);
+        port
+    }
+
+    const PROMPT: &str = "\x1b[1;32muart:~$ \x1b[m";
+
     #[test]
-    fn ansi_codes_go_and_prompts_are_their_own_tokens() {
+    fn output_comes_between_the_echo_and_the_prompt_and_events_are_kept_aside() {
+        let script = format!(
+            "{PROMPT}bt bonds\r\nBonded devices:\r\n\r\x1b[JDisconnected: C0:11:22:33:44:55 (random) (reason 0x13)\r\nRemote Identity: C0:11:22:33:44:55 (random)\r\nTotal 1\r\n{PROMPT}"
+        );
+        let mut port = shell(&script);
+        let reply = port.run("bt bonds").unwrap();
+        assert_eq!(
+            reply,
+            Reply::Done(vec![
+                "Bonded devices:".into(),
+                "Remote Identity: C0:11:22:33:44:55 (random)".into(),
+                "Total 1".into()
+            ])
+        );
+        let event = port.wait_for(Instant::now(), |l| l.starts_with("Disconnected"));
+        assert!(event.unwrap().is_some());
+    }
+
+    #[test]
+    fn error_lines_fail_the_command_and_not_ready_says_so() {
+        let script = format!("bt disconnect\r\n\x1b[1;31mNot connected\x1b[m\r\n{PROMPT}");
+        let e = shell(&script).run("bt disconnect").unwrap_err();
+        assert!(
+            e.message.contains("`bt disconnect` failed: Not connected")
+                && e.message.contains("/dev/ttyTEST"),
+            "{e}"
+        );
+        let script =
+            format!("bt scan on\r\nBluetooth set active scan failed (err -11)\r\n{PROMPT}");
+        assert_eq!(shell(&script).run("bt scan on").unwrap(), Reply::NotReady);
+    }
+
+    #[test]
+    fn a_shell_that_never_prompts_is_a_timeout_that_shows_what_it_printed() {
+        let e = shell("bt s\u{fffd}\x13an\r\n")
+            .run("bt scan on")
+            .unwrap_err();
+        assert!(
+            e.message.contains("timed out") && e.message.contains("line noise"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn ansi_codes_go() {
         assert_eq!(
             strip(b"\x1b[1;32muart:~$ \x1b[mbt scan on"),
             "uart:~$ bt scan on"
