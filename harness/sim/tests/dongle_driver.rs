@@ -30,6 +30,12 @@ struct Bench {
 
 impl Bench {
     fn new() -> Bench {
+        Self::with_dialect(
+            ShellDialect::load(&repo().join("fixtures/profiles/zephyr-bt-shell.toml")).unwrap(),
+        )
+    }
+
+    fn with_dialect(dialect: ShellDialect) -> Bench {
         hil_rig::time::set_scale(SCALE);
         let rig = Rig::load(&repo().join("rigs/virtual.toml")).expect("the virtual rig loads");
         let world_runtime = tokio::runtime::Builder::new_current_thread()
@@ -42,8 +48,6 @@ impl Bench {
         let mut world = runtime.block_on(async { hil_sim::start(&rig, 1) });
         let phone = world.centrals.remove("phone").expect("the rig has a phone");
         let emulator = Emulator::start_central(phone, runtime.clone()).unwrap();
-        let dialect =
-            ShellDialect::load(&repo().join("fixtures/profiles/zephyr-bt-shell.toml")).unwrap();
         let transport = SerialTransport::open(emulator.port(), 115_200).unwrap();
         let reach = [
             ("ring".to_string(), Reach::Name("ring".into())),
@@ -254,4 +258,30 @@ fn a_device_the_dongle_does_not_reach_is_a_rig_error() {
     let mut bench = Bench::new();
     let e = bench.dongle.pair("hub", DEADLINE).unwrap_err();
     assert!(e.message.contains("`hub` is not among the devices"), "{e}");
+}
+
+#[test]
+fn a_stock_shell_without_the_test_commands_refuses_what_needs_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let stock = std::fs::read_to_string(repo().join("fixtures/profiles/zephyr-bt-shell.toml"))
+        .unwrap()
+        .replace("app_version = \"hil app-version {version}\"\n", "")
+        .replace("silence = \"hil silence-after-encrypt\"\n", "");
+    let path = dir.path().join("stock-shell.toml");
+    std::fs::write(&path, stock).unwrap();
+    let mut bench = Bench::with_dialect(ShellDialect::load(&path).unwrap());
+    bench.power_ring();
+    let e = bench.dongle.install_app(2).unwrap_err();
+    assert!(
+        e.message
+            .contains("`install_app` needs the test-firmware command `app_version`"),
+        "{e}"
+    );
+    bonded(bench.dongle.pair("ring", DEADLINE));
+    let e = bench.dongle.stop_answering("ring", DEADLINE).unwrap_err();
+    assert!(
+        e.message
+            .contains("`stop_answering` needs the test-firmware command `silence`"),
+        "{e}"
+    );
 }

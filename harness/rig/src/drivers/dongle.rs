@@ -9,13 +9,11 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use async_trait::async_trait;
-use hil_scenario::{DeviceCommand, Instrument, LinkCode, Reach, ShellDialect, fill};
+use hil_scenario::{Instrument, LinkCode, Reach, ShellCommands, ShellDialect, fill};
 
-use super::blocking::Blocking;
 use super::shell::{Reply, ShellPort};
 use super::transport::{SerialTransport, Transport};
-use crate::{Advertisement, Central, CommandOutcome, LinkFailure, LinkOutcome, RigError};
+use crate::{Advertisement, LinkFailure, LinkOutcome, RigError};
 
 /// How long a pairing scans for the device before it reports "not found", as a phone's app does.
 const SCAN_WINDOW: Duration = Duration::from_secs(10);
@@ -298,10 +296,12 @@ impl<T: Transport> ShellCentral<T> {
         if then != Then::Pair && !self.bonded(device)? {
             return Ok(LinkOutcome::Failed(LinkFailure::NotBonded));
         }
-        if then == Then::GoSilent {
-            let silence = self.test_command("silence", "stop_answering")?;
-            self.done(&silence)?;
-        }
+        let silence = match then {
+            Then::GoSilent => {
+                Some(self.test_command(|c| &c.silence, "silence", "stop_answering")?)
+            }
+            Then::Pair | Then::Reconnect => None,
+        };
         let window = real(SCAN_WINDOW).min(until.saturating_duration_since(Instant::now()));
         let mut seen = false;
         self.listen(window, |ad| {
@@ -311,6 +311,10 @@ impl<T: Transport> ShellCentral<T> {
         let Some(target) = self.heard.get(device).cloned().filter(|_| seen) else {
             return Ok(LinkOutcome::Failed(LinkFailure::NotFound));
         };
+        // Armed only for a link about to be made, so it cannot outlive this attempt.
+        if let Some(silence) = silence {
+            self.done(&silence)?;
+        }
         let outcome = match self.open_link(&target, until)? {
             Ok(()) => self.secure(&target, until, then)?,
             Err(failure) => Err(failure),
@@ -518,14 +522,14 @@ impl<T: Transport> ShellCentral<T> {
 
     /// The companion app's handshake version, presented from the next `restart_app` on.
     pub fn install_app(&mut self, version: u32) -> Result<(), RigError> {
-        self.test_command("app_version", "install_app")?;
+        self.test_command(|c| &c.app_version, "app_version", "install_app")?;
         self.app_installed = Some(version);
         Ok(())
     }
 
     pub fn restart_app(&mut self) -> Result<(), RigError> {
         self.start()?;
-        let template = self.test_command("app_version", "restart_app")?;
+        let template = self.test_command(|c| &c.app_version, "app_version", "restart_app")?;
         if let Some(version) = self.app_installed {
             let command = fill(&template, &[("version", &version.to_string())]);
             self.done(&command)?;
@@ -534,13 +538,13 @@ impl<T: Transport> ShellCentral<T> {
     }
 
     /// A test-firmware command the profile may lack.
-    fn test_command(&self, name: &str, what: &str) -> Result<String, RigError> {
-        let commands = &self.dialect().commands;
-        let command = match name {
-            "silence" => commands.silence.clone(),
-            _ => commands.app_version.clone(),
-        };
-        command.ok_or_else(|| {
+    fn test_command(
+        &self,
+        pick: fn(&ShellCommands) -> &Option<String>,
+        name: &str,
+        what: &str,
+    ) -> Result<String, RigError> {
+        pick(&self.dialect().commands).clone().ok_or_else(|| {
             self.port.error(format!(
                 "`{what}` needs the test-firmware command `{name}`, which shell profile `{}` does not have",
                 self.dialect().name
@@ -557,105 +561,4 @@ fn real(rig: Duration) -> Duration {
 /// `0x08`, `08` or `8` as a byte.
 fn parse_code(text: &str) -> Option<u8> {
     u8::from_str_radix(text.trim_start_matches("0x"), 16).ok()
-}
-
-/// The dongle as the runner sees it: each call on the blocking pool (the first starts it).
-pub struct ShellDongle {
-    name: String,
-    /// The dongle's address once a call has started it.
-    address: Arc<std::sync::OnceLock<String>>,
-    driver: Blocking<ShellCentral<SerialTransport>>,
-}
-
-impl ShellDongle {
-    pub fn new(central: ShellCentral<SerialTransport>) -> Self {
-        let name = central.name().to_string();
-        Self {
-            address: Arc::default(),
-            driver: Blocking::new(&name, central),
-            name,
-        }
-    }
-
-    async fn run<R: Send + 'static>(
-        &self,
-        call: impl FnOnce(&mut ShellCentral<SerialTransport>) -> Result<R, RigError> + Send + 'static,
-    ) -> Result<R, RigError> {
-        let address = self.address.clone();
-        self.driver
-            .run(move |d| {
-                d.start()?;
-                if let Some(own) = d.address() {
-                    address.get_or_init(|| own.to_string());
-                }
-                call(d)
-            })
-            .await
-    }
-}
-
-#[async_trait]
-impl Central for ShellDongle {
-    fn name(&self) -> &str {
-        &self.name
-    }
-
-    fn address(&self) -> &str {
-        self.address.get().map_or("", String::as_str)
-    }
-
-    async fn scan(&mut self, window: Duration) -> Result<Vec<Advertisement>, RigError> {
-        self.run(move |d| d.scan(window)).await
-    }
-
-    async fn pair(&mut self, device: &str, deadline: Duration) -> Result<LinkOutcome, RigError> {
-        let device = device.to_string();
-        self.run(move |d| d.pair(&device, deadline)).await
-    }
-
-    async fn connect(&mut self, device: &str, deadline: Duration) -> Result<LinkOutcome, RigError> {
-        let device = device.to_string();
-        self.run(move |d| d.connect(&device, deadline)).await
-    }
-
-    async fn stop_answering(
-        &mut self,
-        device: &str,
-        deadline: Duration,
-    ) -> Result<LinkOutcome, RigError> {
-        let device = device.to_string();
-        self.run(move |d| d.stop_answering(&device, deadline)).await
-    }
-
-    async fn install_app(&mut self, version: u32) -> Result<(), RigError> {
-        self.run(move |d| d.install_app(version)).await
-    }
-
-    async fn restart_app(&mut self) -> Result<(), RigError> {
-        self.run(ShellCentral::restart_app).await
-    }
-
-    async fn forget(&mut self, device: &str) -> Result<(), RigError> {
-        let device = device.to_string();
-        self.run(move |d| d.forget(&device)).await
-    }
-
-    async fn set_adapter_power(&mut self, on: bool) -> Result<(), RigError> {
-        self.run(move |d| d.set_adapter_power(on)).await
-    }
-
-    async fn command(
-        &mut self,
-        _device: &str,
-        command: DeviceCommand,
-        _deadline: Duration,
-    ) -> Result<CommandOutcome, RigError> {
-        Err(RigError::new(
-            &self.name,
-            format!(
-                "a shell dongle cannot send application commands (`{}`): its profile has no GATT writes",
-                command.name()
-            ),
-        ))
-    }
 }

@@ -22,10 +22,10 @@ mod transport;
 mod wire;
 
 pub use attenuator::Rcdat;
-pub use blocking::{AsyncAttenuator, AsyncPsu, AsyncRelay, Blocking};
+pub use blocking::{AsyncAttenuator, AsyncPsu, AsyncRelay, Blocking, ShellDongle};
 pub use check::{check, default_baud, open, open_attenuator, open_relay};
 pub use console::{ConsoleLine, LONGEST_LINE, LineSplitter, SerialConsole};
-pub use dongle::{ShellCentral, ShellDongle};
+pub use dongle::ShellCentral;
 pub use model::{
     KEYSIGHT_E36300, KORAD_KA3005P, Model, OutputQuery, Ovp, RIGOL_DP800, SIGLENT_SPD3303X,
     model_of,
