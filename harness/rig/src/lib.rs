@@ -15,7 +15,7 @@ use std::collections::BTreeMap;
 
 pub use central::{Advertisement, Central, CommandOutcome, DfuOutcome, LinkFailure, LinkOutcome};
 pub use console::Console;
-pub use error::RigError;
+pub use error::{RigError, RigErrorKind};
 pub use hil_scenario::DeviceCommand;
 pub use power::{PowerSupply, Readback};
 pub use switch::{Attenuator, Probe, Relay};

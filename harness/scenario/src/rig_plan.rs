@@ -74,6 +74,8 @@ pub struct Instrument {
     pub shell: Option<Arc<ShellDialect>>,
     /// How a central dongle finds each device it reaches, by device name.
     pub reach: BTreeMap<String, Reach>,
+    /// An attenuator's setting in the safe state, in dB.
+    pub safe_db: Option<f64>,
 }
 
 /// How a central finds a device on the air.
@@ -127,9 +129,31 @@ impl Rig {
                     port: spec.port.as_ref().map(|p| p.get_ref().clone()),
                     baud: spec.baud,
                     emulated: spec.emulated.as_ref().is_some_and(|e| *e.get_ref()),
+                    safe_db: spec.safe_db.as_ref().map(|db| *db.get_ref()),
                     shell: load_shell(&source, &mut problems, base, name, spec),
                     reach: BTreeMap::new(),
                 };
+                if let Some(db) = &spec.safe_db {
+                    let value = *db.get_ref();
+                    match driver.attenuation_range() {
+                        None => problems.push(source.error(
+                            db.span(),
+                            format!(
+                                "`safe_db` is for attenuators; `{name}` is {}",
+                                driver.name()
+                            ),
+                            None,
+                        )),
+                        Some((max, _)) if !(0.0..=max).contains(&value) => {
+                            problems.push(source.error(
+                                db.span(),
+                                format!("safe_db {value} is out of range; expected 0 to {max} dB"),
+                                None,
+                            ))
+                        }
+                        Some(_) => {}
+                    }
+                }
                 (name.clone(), instrument)
             })
             .collect();

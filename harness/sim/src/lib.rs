@@ -18,7 +18,7 @@ mod switch;
 use std::collections::BTreeMap;
 
 use hil_scenario::Driver;
-use tokio::sync::{mpsc, watch};
+use tokio::sync::{mpsc, oneshot, watch};
 
 use crate::central::{DeviceLink, VirtualCentral};
 use crate::console::VirtualConsole;
@@ -66,6 +66,7 @@ pub fn start_world(rig: &hil_scenario::Rig, seed: u64) -> World {
         let (supply_tx, supply_rx) = watch::channel(Supply::OFF);
         let (load_tx, load_rx) = watch::channel(0.0);
         let (console_tx, console_rx) = mpsc::unbounded_channel();
+        let (crash_tx, crash_rx) = oneshot::channel();
         let (request_tx, request_rx) = mpsc::channel(4);
         let (advert_tx, advert_rx) = watch::channel(Advert::default());
         let (button_tx, button_rx) = watch::channel(false);
@@ -98,8 +99,10 @@ pub fn start_world(rig: &hil_scenario::Rig, seed: u64) -> World {
                 advert: link.advert.clone(),
             },
         );
-        out.consoles
-            .insert(device.name.clone(), Box::new(VirtualConsole(console_rx)));
+        out.consoles.insert(
+            device.name.clone(),
+            Box::new(VirtualConsole::new(console_rx, crash_rx)),
+        );
         let io = DeviceIo {
             supply: supply_rx,
             load: load_tx,
@@ -111,14 +114,14 @@ pub fn start_world(rig: &hil_scenario::Rig, seed: u64) -> World {
             sniffer: sniffer.clone(),
             probe: probe_rx,
         };
-        boards.push((device, model, link, io));
+        boards.push((device, model, link, io, crash_tx));
     }
     // Every device can reach every other (they share the devices' shield box).
     let peers: BTreeMap<String, PeerLink> = boards
         .iter()
-        .map(|(device, _, link, _)| (device.name.clone(), link.clone()))
+        .map(|(device, _, link, _, _)| (device.name.clone(), link.clone()))
         .collect();
-    for (device, model, link, mut io) in boards {
+    for (device, model, link, mut io, crash) in boards {
         io.peers = peers
             .iter()
             .filter(|(name, _)| **name != device.name)
@@ -141,7 +144,7 @@ pub fn start_world(rig: &hil_scenario::Rig, seed: u64) -> World {
             device.profile.clone(),
             io,
         );
-        tokio::spawn(sim.run());
+        console::supervise(device.name.clone(), tokio::spawn(sim.run()), crash);
     }
 
     let mut emulators = BTreeMap::new();
@@ -220,6 +223,7 @@ pub fn start_world(rig: &hil_scenario::Rig, seed: u64) -> World {
             | Driver::KeysightE36300
             | Driver::KoradKa3005p
             | Driver::RidenRd60xx
+            | Driver::Keithley2281s
             | Driver::NumatoRelay
             | Driver::LcusRelay
             | Driver::MinicircuitsRcdat

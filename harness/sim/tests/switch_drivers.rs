@@ -26,6 +26,7 @@ fn instrument(driver: Driver, port: &str) -> Instrument {
         port: Some(port.into()),
         baud: None,
         emulated: false,
+        safe_db: None,
         shell: None,
         reach: Default::default(),
     }

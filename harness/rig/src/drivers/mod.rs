@@ -1,9 +1,10 @@
 //! Real instruments over a serial port: power supplies, relay boards, RF attenuators, and device
 //! consoles (UARTs).
 //!
-//! `Psu` speaks every command-based supply in `model.rs` (SCPI and Korad) from a table per model;
-//! `RidenPsu` speaks the Riden's Modbus registers; `SerialRelay` every relay board in `relay.rs`;
-//! `Rcdat` the Mini-Circuits attenuators; `ShellCentral` a central dongle over its Bluetooth shell. All run over any `Transport`; `Blocking` puts each behind
+//! `Psu` speaks every command-based supply in `model.rs` (SCPI, Korad, the 2281S battery simulator)
+//! from a table per model; `RidenPsu` speaks the Riden's Modbus registers; `SerialRelay` every relay board in `relay.rs`;
+//! `Rcdat` the Mini-Circuits attenuators; `ShellCentral` a central dongle over its Bluetooth shell.
+//! All run over any `Transport`; `Blocking` puts each behind
 //! its async capability trait. Tests drive them against `hil_sim::emulators` on real ptys.
 
 mod attenuator;
@@ -27,8 +28,8 @@ pub use check::{check, default_baud, open, open_attenuator, open_relay};
 pub use console::{ConsoleLine, LONGEST_LINE, LineSplitter, SerialConsole};
 pub use dongle::ShellCentral;
 pub use model::{
-    KEYSIGHT_E36300, KORAD_KA3005P, Model, OutputQuery, Ovp, RIGOL_DP800, SIGLENT_SPD3303X,
-    model_of,
+    KEITHLEY_2281S, KEYSIGHT_E36300, KORAD_KA3005P, Model, OutputQuery, Ovp, RIGOL_DP800,
+    SIGLENT_SPD3303X, Simulator, model_of,
 };
 pub use psu::{DEFAULT_TIMEOUT, Psu};
 pub use relay::{LCUS, NUMATO, RelayModel, SerialRelay, relay_model_of};
