@@ -62,6 +62,8 @@ pub struct BtShell {
     silence: bool,
     /// Asynchronous lines not yet printed.
     pending: Vec<String>,
+    /// The boot banner and first prompt are out.
+    booted: bool,
 }
 
 impl BtShell {
@@ -76,6 +78,7 @@ impl BtShell {
             link: Link::None,
             silence: false,
             pending: Vec::new(),
+            booted: false,
         }
     }
 
@@ -408,6 +411,11 @@ impl Protocol for BtShell {
     }
 
     fn unsolicited(&mut self) -> Option<Vec<u8>> {
+        if !std::mem::replace(&mut self.booted, true) {
+            return Some(
+                format!("*** Booting Zephyr OS build v3.7.0 ***\r\n\r\n\r\n{PROMPT}").into_bytes(),
+            );
+        }
         self.collect();
         if self.pending.is_empty() {
             return None;
