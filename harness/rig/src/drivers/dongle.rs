@@ -23,6 +23,8 @@ const INIT_TIMEOUT: Duration = Duration::from_secs(5);
 const TEARDOWN: Duration = Duration::from_secs(3);
 /// The HCI reason for a link that never came up.
 const FAILED_TO_ESTABLISH: u8 = 0x3E;
+/// The HCI reason Zephyr gives when its create-connection times out.
+const UNKNOWN_CONNECTION: u8 = 0x02;
 pub const DEFAULT_BAUD: u32 = 115_200;
 
 /// What a link attempt does once the link is encrypted.
@@ -356,10 +358,11 @@ impl<T: Transport> ShellCentral<T> {
             Some(line) if connected.is_match(&line) => Ok(Ok(())),
             Some(line) => {
                 let caps = failed.captures(&line).or_else(|| gone.captures(&line));
-                let reason = caps.and_then(|c| parse_code(&c["reason"]));
-                Ok(Err(LinkFailure::Disconnected(
-                    reason.unwrap_or(FAILED_TO_ESTABLISH),
-                )))
+                Ok(Err(match caps.and_then(|c| parse_code(&c["reason"])) {
+                    // The create-connection timed out: nothing answered at that address.
+                    Some(UNKNOWN_CONNECTION) => LinkFailure::NotFound,
+                    reason => LinkFailure::Disconnected(reason.unwrap_or(FAILED_TO_ESTABLISH)),
+                }))
             }
             None => {
                 self.hang_up()?;
@@ -558,7 +561,23 @@ fn real(rig: Duration) -> Duration {
     rig.div_f64(crate::time::scale())
 }
 
-/// `0x08`, `08` or `8` as a byte.
+/// `0x3e` (Zephyr 3.x prints hex) or `62` (2.x printed connection errors in decimal) as a byte.
 fn parse_code(text: &str) -> Option<u8> {
-    u8::from_str_radix(text.trim_start_matches("0x"), 16).ok()
+    match text.strip_prefix("0x") {
+        Some(hex) => u8::from_str_radix(hex, 16).ok(),
+        None => text.parse().ok(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_code;
+
+    #[test]
+    fn reasons_are_hex_with_0x_and_decimal_without() {
+        assert_eq!(parse_code("0x3e"), Some(0x3E));
+        assert_eq!(parse_code("0x08"), Some(0x08));
+        assert_eq!(parse_code("62"), Some(0x3E));
+        assert_eq!(parse_code("0xzz"), None);
+    }
 }
