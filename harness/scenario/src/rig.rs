@@ -237,6 +237,12 @@ impl Driver {
         }
     }
 
+    /// A central that scans, pairs and connects but has no application layer: no commands,
+    /// firmware updates or soaks (a shell dongle).
+    pub fn links_only(self) -> bool {
+        matches!(self, Driver::BtShellDongle)
+    }
+
     /// A central that can only replay recorded credentials (`command`), not pair or connect.
     pub fn only_replays(self) -> bool {
         matches!(self, Driver::VirtualNfcCloner)

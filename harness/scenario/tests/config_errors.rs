@@ -441,3 +441,34 @@ fn every_rig_in_the_repository_loads() {
     );
     assert!(loaded.contains(&"virtual.toml".to_string()), "{loaded:?}");
 }
+
+#[test]
+fn a_dongle_cannot_run_steps_beyond_links() {
+    let dir = tempfile::tempdir().unwrap();
+    let profiles = repo().join("fixtures/profiles");
+    let rig = GOOD_RIG
+        .replace(
+            "[device.ring]",
+            "[instrument.phone]\ndriver = \"bt-shell-dongle\"\nemulated = true\nprofile = \"PROFILES/zephyr-bt-shell.toml\"\n\n[device.ring]",
+        )
+        .replace("max_amps = 0.5 }", "max_amps = 0.5, max_series_ohms = 5.0 }")
+        .replace("PROFILES", &profiles.display().to_string());
+    let rig = Rig::load(&write(dir.path(), "rig.toml", &rig)).unwrap();
+    let soak = GOOD.replace(
+        "pair = { central = \"phone\", device = \"ring\", expect = \"fail\" }",
+        "soak = { central = \"phone\", device = \"ring\", for = \"1m\" }\n[[reproduce]]\nsoak = { central = \"phone\", device = \"ring\", for = \"2m\" }",
+    );
+    let path = write(dir.path(), "s.toml", &soak);
+    match Scenario::load(&path).unwrap().plan(&rig) {
+        Err(PlanError::NotRunnable(reasons)) => assert_eq!(
+            reasons,
+            ["`phone` (bt-shell-dongle) cannot do soaks".to_string()]
+        ),
+        other => panic!("expected NotRunnable, got {other:?}"),
+    }
+    let path = write(dir.path(), "s.toml", GOOD);
+    assert!(
+        Scenario::load(&path).unwrap().plan(&rig).is_ok(),
+        "pairing is a dongle's job"
+    );
+}
