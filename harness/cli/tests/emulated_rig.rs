@@ -160,6 +160,8 @@ fn sim_serve_gives_each_emulator_a_pty_and_prints_the_devices_consoles() {
         baud: None,
         emulated: false,
         safe_db: None,
+        shell: None,
+        reach: Default::default(),
     })
     .unwrap();
     assert!(cell.identify().unwrap().contains("2281S"));
