@@ -9,6 +9,7 @@ pub mod drivers;
 mod error;
 mod power;
 mod switch;
+mod update;
 
 use std::collections::BTreeMap;
 
@@ -18,6 +19,7 @@ pub use error::RigError;
 pub use hil_scenario::DeviceCommand;
 pub use power::{PowerSupply, Readback};
 pub use switch::{Attenuator, Probe, Relay};
+pub use update::{Progress, Updater};
 
 /// A rig's capabilities, connected and ready: the runner's whole view of the bench.
 #[derive(Default)]
@@ -34,4 +36,6 @@ pub struct Rig {
     pub attenuators: BTreeMap<String, Box<dyn Attenuator>>,
     /// Debug probes by device name.
     pub probes: BTreeMap<String, Box<dyn Probe>>,
+    /// Firmware-update ports (MCUmgr SMP) by device name; a `dfu` step on such a device uses it.
+    pub updaters: BTreeMap<String, Box<dyn Updater>>,
 }

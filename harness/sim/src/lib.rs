@@ -23,6 +23,7 @@ use tokio::sync::{mpsc, watch};
 use crate::central::{DeviceLink, VirtualCentral};
 use crate::console::VirtualConsole;
 use crate::device::{Advert, Device, DeviceIo, PeerLink, Role, Sniffer, Supply};
+pub use crate::device::{McuMgrPort, McuMgrRequest, McuMgrResponse, SlotState};
 use crate::device_central::{DeviceCentral, VirtualNfcCloner};
 use crate::hardware::Hardware;
 use crate::psu::{Rail, VirtualPsu};
@@ -34,6 +35,16 @@ pub use battery::{LIPO, state_of_charge};
 /// Builds the virtual rig for a resolved rig file and starts its devices. Must be called inside a
 /// tokio runtime; devices stop when the returned rig is dropped.
 pub fn start(rig: &hil_scenario::Rig, seed: u64) -> hil_rig::Rig {
+    start_with_uarts(rig, seed).0
+}
+
+/// `start`, also returning each device's MCUmgr UART by device name, for an SMP emulator
+/// (`emulators::Emulator::mcumgr`) to put on a pty.
+pub fn start_with_uarts(
+    rig: &hil_scenario::Rig,
+    seed: u64,
+) -> (hil_rig::Rig, BTreeMap<String, McuMgrPort>) {
+    let mut uarts = BTreeMap::new();
     let radio = RadioPath::new(seed);
     let mut rails: BTreeMap<(String, u8), Rail> = BTreeMap::new();
     let mut contacts: BTreeMap<(String, u8), watch::Sender<bool>> = BTreeMap::new();
@@ -54,6 +65,8 @@ pub fn start(rig: &hil_scenario::Rig, seed: u64) -> hil_rig::Rig {
         let (advert_tx, advert_rx) = watch::channel(Advert::default());
         let (button_tx, button_rx) = watch::channel(false);
         let (probe_tx, probe_rx) = mpsc::unbounded_channel();
+        let (mcumgr_tx, mcumgr_rx) = mpsc::channel(4);
+        uarts.insert(device.name.clone(), McuMgrPort(mcumgr_tx));
         out.probes.insert(
             device.name.clone(),
             Box::new(VirtualProbe::new(device.name.clone(), probe_tx)),
@@ -94,6 +107,7 @@ pub fn start(rig: &hil_scenario::Rig, seed: u64) -> hil_rig::Rig {
             peers: BTreeMap::new(),
             sniffer: sniffer.clone(),
             probe: probe_rx,
+            mcumgr: mcumgr_rx,
         };
         boards.push((device, model, link, io));
     }
@@ -195,7 +209,7 @@ pub fn start(rig: &hil_scenario::Rig, seed: u64) -> hil_rig::Rig {
             | Driver::MinicircuitsRcdat => {}
         }
     }
-    out
+    (out, uarts)
 }
 
 /// A channel with nothing connected: it draws no current.

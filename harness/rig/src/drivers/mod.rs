@@ -1,5 +1,5 @@
 //! Real instruments over a serial port: power supplies, relay boards, RF attenuators, and device
-//! consoles (UARTs).
+//! consoles (UARTs), and MCUmgr SMP firmware updates (`SmpUpdater`, MCUboot images in `mcuboot`).
 //!
 //! `Psu` speaks every command-based supply in `model.rs` (SCPI and Korad) from a table per model;
 //! `RidenPsu` speaks the Riden's Modbus registers; `SerialRelay` every relay board in `relay.rs`;
@@ -10,11 +10,13 @@ mod attenuator;
 mod blocking;
 mod check;
 mod console;
+pub mod mcuboot;
 pub mod modbus;
 mod model;
 mod psu;
 mod relay;
 mod riden;
+mod smp;
 mod supply;
 mod transport;
 mod wire;
@@ -30,5 +32,6 @@ pub use model::{
 pub use psu::{DEFAULT_TIMEOUT, Psu};
 pub use relay::{LCUS, NUMATO, RelayModel, SerialRelay, relay_model_of};
 pub use riden::RidenPsu;
+pub use smp::{SmpClient, SmpUpdater, Unanswered};
 pub use supply::SerialSupply;
 pub use transport::{Framing, OpenError, SerialTransport, Transport, TransportError, read_answer};

@@ -1,4 +1,4 @@
-//! Power supplies, relay boards and attenuators that speak their real wire protocols on a pty:
+//! Power supplies, relay boards, attenuators and devices' MCUmgr UARTs that speak their real wire protocols on a pty:
 //! the drivers in
 //! `hil_rig::drivers` are tested against them, and `hil rig check` can be tried without a bench.
 //!
@@ -11,6 +11,7 @@ mod dialect;
 mod instrument;
 mod relay;
 mod riden;
+mod smp;
 
 use std::io::{self, Read, Write};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -27,6 +28,9 @@ use attenuator::RcdatAttenuator;
 use instrument::Instrument;
 use relay::{LcusBoard, NumatoBoard};
 use riden::RidenRegisters;
+use smp::McuBootUart;
+
+use crate::device::McuMgrPort;
 
 /// A wire protocol an emulated instrument answers in.
 trait Protocol: Send {
@@ -99,6 +103,15 @@ impl Emulator {
             (None, Driver::MinicircuitsRcdat) => Box::new(RcdatAttenuator::new()),
             (None, _) => return Ok(None),
         };
+        Self::spawn(protocol).map(Some)
+    }
+
+    /// Starts a device's MCUmgr SMP server (its UART) on a fresh pty, in front of `firmware`.
+    pub fn mcumgr(firmware: McuMgrPort) -> io::Result<Emulator> {
+        Self::spawn(Box::new(McuBootUart::new(firmware)))
+    }
+
+    fn spawn(protocol: Box<dyn Protocol>) -> io::Result<Emulator> {
         // The driver opens the slave by path (`pair` takes no lock on it); keeping our handle
         // open means the master never reads EIO between the driver's opens.
         let (mut master, slave) = TTYPort::pair().map_err(io::Error::from)?;
@@ -118,11 +131,11 @@ impl Emulator {
                 let shared = shared.clone();
                 move || serve(&shared, master, slave)
             })?;
-        Ok(Some(Emulator {
+        Ok(Emulator {
             port,
             shared,
             thread: Some(thread),
-        }))
+        })
     }
 
     /// The path a driver opens, e.g. `/dev/pts/7`.
