@@ -21,5 +21,5 @@ pub use plan::{
 pub use profile::{Behaviour, DfuBanks, NfcCredential, Profile, Recognised, Rule, Transport};
 pub use quarantine::Quarantine;
 pub use rig::{Driver, SimModel};
-pub use rig_plan::{ConsolePort, Device, Instrument, PowerFeed, Rig};
+pub use rig_plan::{ConsolePort, Device, Instrument, PowerFeed, Rig, SmpPort};
 pub use scenario::{DeviceCommand, Expect, InterruptBy, Phase, Unit};

@@ -35,7 +35,16 @@ pub use battery::{LIPO, state_of_charge};
 /// Builds the virtual rig for a resolved rig file and starts its devices. Must be called inside a
 /// tokio runtime; devices stop when the returned rig is dropped.
 pub fn start(rig: &hil_scenario::Rig, seed: u64) -> hil_rig::Rig {
-    start_with_uarts(rig, seed).0
+    let (mut out, mut uarts) = start_with_uarts(rig, seed);
+    for device in rig.devices.values() {
+        if device.smp == Some(hil_scenario::SmpPort::Emulated)
+            && let Some(uart) = uarts.remove(&device.name)
+        {
+            let updater = emulators::emulated_updater(&device.name, uart);
+            out.updaters.insert(device.name.clone(), updater);
+        }
+    }
+    out
 }
 
 /// `start`, also returning each device's MCUmgr UART by device name, for an SMP emulator

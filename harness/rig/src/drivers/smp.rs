@@ -24,6 +24,8 @@ use crate::{DfuOutcome, LinkFailure, Progress, RigError, Updater};
 pub const ANSWER_TIMEOUT: Duration = Duration::from_millis(1500);
 /// Pause between polls while the device reboots into the new image.
 const BOOT_POLL: Duration = Duration::from_millis(500);
+/// A rebooting device is silent: each poll waits only this long, once.
+const POLL_TIMEOUT: Duration = Duration::from_millis(200);
 
 /// How an exchange with the device ended, when it did not answer as asked.
 #[derive(Debug)]
@@ -170,6 +172,19 @@ impl SmpClient {
         self.judge(result)
     }
 
+    /// `images`, asked once with a short timeout: for polling a device that may be rebooting.
+    pub fn poll_images(&mut self) -> Result<Result<Vec<ImageState>, Unanswered>, RigError> {
+        let client = self.client()?;
+        let result = client.set_timeout(POLL_TIMEOUT).and_then(|()| {
+            client.set_retries(0);
+            let result = client.image_get_state();
+            client.set_retries(1);
+            client.set_timeout(ANSWER_TIMEOUT)?;
+            result
+        });
+        self.judge(result)
+    }
+
     pub fn hang_up(&mut self) {
         self.client = None;
     }
@@ -216,7 +231,7 @@ impl SmpUpdater {
     ) -> Result<Result<String, Unanswered>, RigError> {
         loop {
             sleep(BOOT_POLL).await;
-            match self.run(SmpClient::images).await? {
+            match self.run(SmpClient::poll_images).await? {
                 Ok(images) => {
                     let active = images.iter().find(|i| i.active);
                     let version = active.map_or_else(String::new, |i| i.version.clone());

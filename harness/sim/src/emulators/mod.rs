@@ -12,6 +12,7 @@ mod instrument;
 mod relay;
 mod riden;
 mod smp;
+mod updater;
 
 use std::io::{self, Read, Write};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -23,6 +24,7 @@ use hil_scenario::Driver;
 use serialport::{SerialPort, TTYPort};
 
 pub use channel::Channel;
+pub use updater::emulated_updater;
 
 use attenuator::RcdatAttenuator;
 use instrument::Instrument;

@@ -80,7 +80,8 @@ impl McuBootUart {
         let field = |name: &str| map_get(body, name);
         let ask = |request| self.firmware.ask(request, FIRMWARE_WAIT);
         Some(match (group, id, op) {
-            (GROUP_OS, 0, OP_WRITE) => {
+            // Zephyr serves echo as a read and as a write.
+            (GROUP_OS, 0, OP_READ | OP_WRITE) => {
                 ask(McuMgrRequest::Echo)?;
                 let said = field("d").cloned().unwrap_or(Value::Text(String::new()));
                 Ok(map(vec![("r", said)]))
@@ -266,7 +267,8 @@ impl Protocol for McuBootUart {
         let body: Value = ciborium::from_reader(body).unwrap_or(Value::Map(Vec::new()));
         let answer = match self.respond(op, group, id, &body)? {
             Ok(answer) => answer,
-            Err(rc) if version == 0 => map(vec![("rc", Value::from(rc))]),
+            // Management-level errors keep the SMP v1 form in v2; group errors use `err`.
+            Err(rc) if version == 0 || rc == RC_ENOTSUP => map(vec![("rc", Value::from(rc))]),
             Err(rc) => map(vec![(
                 "err",
                 map(vec![("group", Value::from(group)), ("rc", Value::from(rc))]),
