@@ -39,8 +39,9 @@ pub struct McuBootUart {
     firmware: McuMgrPort,
     /// A packet being reassembled from frames: its bytes so far and its announced length.
     packet: Option<(Vec<u8>, usize)>,
-    /// The secondary slot's bytes as written so far, and the upload's whole-image SHA-256.
+    /// The secondary slot's bytes as written so far, the upload's size and whole-image SHA-256.
     slot: Vec<u8>,
+    upload_len: u64,
     upload_sha: Option<Vec<u8>>,
 }
 
@@ -50,6 +51,7 @@ impl McuBootUart {
             firmware,
             packet: None,
             slot: Vec::new(),
+            upload_len: 0,
             upload_sha: None,
         }
     }
@@ -155,11 +157,11 @@ impl McuBootUart {
                 return Some(Err(RC_EINVAL));
             };
             self.upload_sha = map_get(body, "sha").and_then(Value::as_bytes).cloned();
+            self.upload_len = total;
             Some((image, total))
         } else {
             None
         };
-        let total = first.as_ref().map(|f| f.1);
         let request = McuMgrRequest::Upload { off, len, first };
         let McuMgrResponse::Offset(now) = self.firmware.ask(request, FIRMWARE_WAIT)? else {
             return Some(Err(RC_EINVAL));
@@ -172,9 +174,8 @@ impl McuBootUart {
             }
         }
         let mut reply = vec![("off", Value::from(now))];
-        let complete =
-            total.map_or(now == off + len, |t| now >= t) && now == self.slot.len() as u64;
-        if let (true, Some(sha)) = (complete && now > 0, &self.upload_sha) {
+        let complete = now == self.upload_len && now == self.slot.len() as u64;
+        if let (true, Some(sha)) = (complete, &self.upload_sha) {
             let matched = Sha256::digest(&self.slot).as_slice() == sha.as_slice();
             reply.push(("match", Value::Bool(matched)));
         }
