@@ -40,7 +40,10 @@ pub struct Device {
 /// A device's MCUmgr SMP port.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum SmpPort {
-    Serial { port: String, baud: u32 },
+    Serial {
+        port: String,
+        baud: u32,
+    },
     /// The simulator's SMP emulator on a pty, wired to the simulated device.
     Emulated,
 }
@@ -200,10 +203,21 @@ impl Rig {
                     }),
                     (port, emulated, sim) => {
                         let (message, help) = match (port, emulated, sim) {
-                            (Some(_), true, _) => ("`smp` has both `port` and `emulated`", "keep one"),
-                            (None, false, _) => ("`smp` needs `port` (a serial port) or `emulated = true`", "e.g. smp = { port = \"/dev/ttyACM1\" }"),
-                            (_, true, None) => ("only a simulated device (`sim`) has an emulated SMP port", "give the real device's `port`"),
-                            _ => ("a simulated device's SMP port is emulated", "use `smp = { emulated = true }`"),
+                            (Some(_), true, _) => {
+                                ("`smp` has both `port` and `emulated`", "keep one")
+                            }
+                            (None, false, _) => (
+                                "`smp` needs `port` (a serial port) or `emulated = true`",
+                                "e.g. smp = { port = \"/dev/ttyACM1\" }",
+                            ),
+                            (_, true, None) => (
+                                "only a simulated device (`sim`) has an emulated SMP port",
+                                "give the real device's `port`",
+                            ),
+                            _ => (
+                                "a simulated device's SMP port is emulated",
+                                "use `smp = { emulated = true }`",
+                            ),
                         };
                         problems.push(source.error(span, message, Some(help.into())));
                         None

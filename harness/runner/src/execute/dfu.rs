@@ -92,11 +92,10 @@ impl Executor<'_> {
                 channel,
                 ..
             } => {
-                let psu = self
-                    .rig
-                    .power
-                    .get_mut(instrument)
-                    .ok_or_else(|| RigError::new(instrument, "power supply is not connected"))?;
+                let psu =
+                    self.rig.power.get_mut(instrument).ok_or_else(|| {
+                        RigError::new(instrument, "power supply is not connected")
+                    })?;
                 let readback = psu.off(*channel).await?;
                 self.bus.emit(EventKind::InstrumentAction {
                     instrument: instrument.clone(),

@@ -1,4 +1,4 @@
-//! Firmware updates: an upload in chunks (the phone's in 10 % steps over BLE, a host's in SMP
+//! Firmware updates: an upload in chunks (the phone's in 1 % steps over BLE, a host's in SMP
 //! chunks over a UART: both drive the same code) that survives interruption (the offset is kept in
 //! flash), MCUboot-style dual bank (test image, confirm or revert), single bank (the application
 //! is erased first; the bootloader waits for the rest, or a buggy one leaves a brick), and the
@@ -62,7 +62,7 @@ pub(super) fn image_bytes(image: &Profile) -> u64 {
 }
 
 impl Device {
-    /// Serves an upload from the phone, which sends the image in 10 % chunks at BLE speed; a
+    /// Serves an upload from the phone, which sends the image in 1 % chunks at BLE speed; a
     /// completed one resets into the new image.
     pub(super) async fn upload(
         &mut self,
@@ -76,7 +76,7 @@ impl Device {
         let total = image_bytes(&image);
         let mut written = self.begin_upload(&image, total);
         let step =
-            Duration::from_secs_f64(f64::from(image.behaviour.image_kb) / 10.0 / UPLOAD_KBPS);
+            Duration::from_secs_f64(f64::from(image.behaviour.image_kb) / 100.0 / UPLOAD_KBPS);
         loop {
             let percent = written * 100 / total.max(1);
             if percent >= 100 {
@@ -99,9 +99,9 @@ impl Device {
                 return Ok(());
             }
             self.powered_sleep(step).await?;
-            // The first byte count that reads as the next tenth.
-            let next_tenth = (total * (percent / 10 * 10 + 10)).div_ceil(100);
-            written = self.write_chunk(next_tenth - written);
+            // The first byte count that reads as the next percent.
+            let next = (total * (percent + 1)).div_ceil(100);
+            written = self.write_chunk(next - written);
         }
         self.mark_for_test();
         self.log("inf", "bt", "disconnected (reason 0x13)");
