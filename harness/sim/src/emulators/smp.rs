@@ -110,7 +110,7 @@ impl McuBootUart {
         })
     }
 
-    /// Which image a set-state names: the complete upload (test) or the running one (confirm).
+    /// Which image a set-state names: the running one (confirm) or the complete upload (test).
     fn set_state(
         &self,
         hash: Option<Vec<u8>>,
@@ -123,16 +123,20 @@ impl McuBootUart {
                 Err(RC_EINVAL)
             });
         };
-        if mcuboot::inspect(&self.slot).is_ok_and(|i| i.hash.as_slice() == hash) {
-            return Some(Ok(McuMgrRequest::Test));
+        if confirm {
+            let McuMgrResponse::Slots(slots) =
+                self.firmware.ask(McuMgrRequest::Slots, FIRMWARE_WAIT)?
+            else {
+                return Some(Err(RC_EINVAL));
+            };
+            if slots.iter().any(|s| s.active && image_hash(s) == hash) {
+                return Some(Ok(McuMgrRequest::Confirm));
+            }
         }
-        let slots = match self.firmware.ask(McuMgrRequest::Slots, FIRMWARE_WAIT)? {
-            McuMgrResponse::Slots(slots) => slots,
-            _ => return Some(Err(RC_EINVAL)),
-        };
-        let running = slots.iter().any(|s| s.active && image_hash(s) == hash);
-        Some(if running && confirm {
-            Ok(McuMgrRequest::Confirm)
+        // MCUboot checks an image's hash before it agrees to boot it.
+        let uploaded = mcuboot::inspect(&self.slot).is_ok_and(|i| i.hash.as_slice() == hash);
+        Some(if uploaded {
+            Ok(McuMgrRequest::Test)
         } else {
             Err(RC_EINVAL)
         })
