@@ -261,9 +261,14 @@ impl Updater for SmpUpdater {
         deadline: Duration,
     ) -> Result<DfuOutcome, RigError> {
         let until = Instant::now() + deadline;
-        let bytes = Arc::new(mcuboot::build(&image.profile));
+        let bytes = Arc::new(match &image.profile.signed_image {
+            Some(path) => std::fs::read(path).map_err(|e| {
+                RigError::new("mcumgr", format!("cannot read {}: {e}", path.display()))
+            })?,
+            None => mcuboot::build(&image.profile),
+        });
         let hash = mcuboot::inspect(&bytes)
-            .map_err(|e| RigError::new("mcumgr", format!("built a bad image: {e}")))?
+            .map_err(|e| RigError::new("mcumgr", format!("not an MCUboot image: {e}")))?
             .hash;
         if let Err(e) = self.run(SmpClient::hello).await? {
             return Ok(failed(e));
