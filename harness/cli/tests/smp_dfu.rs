@@ -39,7 +39,7 @@ fn run(
     run_all(
         &planned,
         &catalog.rig,
-        &hil_sim::start,
+        &hil_cli::connect,
         &EventBus::new(vec![]),
         &options,
     )

@@ -9,13 +9,14 @@ pub mod drivers;
 mod error;
 mod power;
 mod switch;
+pub mod time;
 mod update;
 
 use std::collections::BTreeMap;
 
 pub use central::{Advertisement, Central, CommandOutcome, DfuOutcome, LinkFailure, LinkOutcome};
 pub use console::Console;
-pub use error::RigError;
+pub use error::{RigError, RigErrorKind};
 pub use hil_scenario::DeviceCommand;
 pub use power::{PowerSupply, Readback};
 pub use switch::{Attenuator, Probe, Relay};
@@ -38,4 +39,7 @@ pub struct Rig {
     pub probes: BTreeMap<String, Box<dyn Probe>>,
     /// Firmware-update ports (MCUmgr SMP) by device name; a `dfu` step on such a device uses it.
     pub updaters: BTreeMap<String, Box<dyn Updater>>,
+    /// Emulated instruments the drivers above talk to (emulated rigs): kept running as long as
+    /// the rig is.
+    pub emulators: Vec<Box<dyn std::any::Any + Send>>,
 }

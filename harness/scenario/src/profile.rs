@@ -425,6 +425,7 @@ mod tests {
             version: "1".into(),
             transports: vec![],
             behaviour: Behaviour::default(),
+            signed_image: None,
             rules: Arc::new([]),
             rule_set: Arc::new(RegexSet::empty()),
             redactions: redactions.into(),

@@ -5,13 +5,13 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use async_trait::async_trait;
+use hil_rig::time::{sleep, timeout};
 use hil_rig::{
     Advertisement, Central, CommandOutcome, DeviceCommand, DfuOutcome, LinkFailure, LinkOutcome,
     RigError,
 };
 use hil_scenario::Image;
 use tokio::sync::{mpsc, oneshot, watch};
-use tokio::time::{sleep, timeout};
 
 use crate::bonds::Key;
 use crate::device::{Advert, LinkRequest, Peer, Role};

@@ -44,11 +44,11 @@ impl Host {
 }
 
 async fn ring_on_smp() -> (hil_rig::Rig, Emulator, Host) {
-    let rig = Rig::load(&repo().join("rigs/virtual.toml")).unwrap();
-    let (world, mut uarts) = hil_sim::start_with_uarts(&rig, 1);
-    let emulator = Emulator::mcumgr(uarts.remove("ring").unwrap()).unwrap();
+    let rig = Rig::load(&repo().join("rigs/virtual-smp.toml")).unwrap();
+    let mut world = hil_sim::start_world(&rig, 1);
+    let emulator = world.smp.remove("ring").unwrap().unwrap();
     let client = SmpClient::new("ring", emulator.port(), 115_200);
-    (world, emulator, Host(Arc::new(Mutex::new(client))))
+    (world.rig, emulator, Host(Arc::new(Mutex::new(client))))
 }
 
 async fn power(world: &mut hil_rig::Rig, on: bool) {

@@ -3,18 +3,19 @@
 //! upload that resumes from the device's offset, test/confirm, reset.
 //!
 //! The blocking client runs on tokio's blocking pool one command at a time; waiting for a device
-//! to boot happens between commands on the runtime's clock, so a paused clock advances.
+//! to boot happens between commands on the rig's clock (`crate::time`), so a paused clock
+//! advances and a scaled one scales. Answer timeouts are the wire's, in real time.
 
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
+use crate::time::{Instant, sleep};
 use async_trait::async_trait;
 use mcumgr_toolkit::MCUmgrClient;
 use mcumgr_toolkit::client::MCUmgrClientError;
 use mcumgr_toolkit::commands::image::ImageState;
 use mcumgr_toolkit::connection::ExecuteError;
 use mcumgr_toolkit::transport::ReceiveError;
-use tokio::time::{Instant, sleep};
 
 use super::mcuboot;
 use crate::{DfuOutcome, LinkFailure, Progress, RigError, Updater};

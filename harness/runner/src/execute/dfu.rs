@@ -5,9 +5,9 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
+use hil_rig::time::timeout;
 use hil_rig::{DfuOutcome, RigError};
 use hil_scenario::{DfuInterrupt, Expect, Image};
-use tokio::time::timeout;
 
 use super::{Executor, LINK_CUT_DB, Stop, fail};
 use crate::event::{EventKind, InstrumentReadback};

@@ -142,7 +142,7 @@ impl Device {
                 let resume_at = self.begin_upload(&image, total);
                 if resume_at > 0 {
                     // Same upload as before: the host skips what the slot already holds.
-                    self.update.last_chunk_at = Some(tokio::time::Instant::now());
+                    self.update.last_chunk_at = Some(hil_rig::time::Instant::now());
                     return McuMgrResponse::Offset(resume_at);
                 }
                 self.write_chunk(len)
@@ -156,12 +156,12 @@ impl Device {
             },
         };
         let complete = self.update.partial.as_ref().is_some_and(|p| p.complete());
-        self.update.last_chunk_at = (!complete).then(tokio::time::Instant::now);
+        self.update.last_chunk_at = (!complete).then(hil_rig::time::Instant::now);
         McuMgrResponse::Offset(written)
     }
 
     /// When an upload over the wire is given up, if one is under way.
-    pub(super) fn upload_gives_up_at(&self) -> Option<tokio::time::Instant> {
+    pub(super) fn upload_gives_up_at(&self) -> Option<hil_rig::time::Instant> {
         self.update.last_chunk_at.map(|at| at + UPLOAD_IDLE_TIMEOUT)
     }
 

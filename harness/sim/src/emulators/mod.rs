@@ -12,7 +12,7 @@ mod instrument;
 mod relay;
 mod riden;
 mod smp;
-mod updater;
+mod wiring;
 
 use std::io::{self, Read, Write};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -24,7 +24,7 @@ use hil_scenario::Driver;
 use serialport::{SerialPort, TTYPort};
 
 pub use channel::Channel;
-pub use updater::emulated_updater;
+pub use wiring::Wiring;
 
 use attenuator::RcdatAttenuator;
 use instrument::Instrument;
@@ -47,6 +47,9 @@ trait Protocol: Send {
     fn channel(&self, _channel: u8) -> Option<Channel> {
         None
     }
+
+    /// What the device wired to a supply output draws now (emulated rig).
+    fn set_drawn(&mut self, _channel: u8, _amps: f64) {}
 
     /// Whether a relay contact is closed.
     fn contact(&self, _channel: u8) -> Option<bool> {
@@ -88,6 +91,7 @@ pub struct Emulator {
 
 struct Shared {
     instrument: Mutex<Box<dyn Protocol>>,
+    wiring: Mutex<Wiring>,
     fault: Mutex<Option<Fault>>,
     /// Replaces the model's answer latency when set (`set_latency`).
     latency: Mutex<Option<Duration>>,
@@ -95,8 +99,15 @@ struct Shared {
 }
 
 impl Emulator {
-    /// Starts the emulator for a real driver on a fresh pty; `None` for virtual drivers.
+    /// Starts the emulator for a real driver on a fresh pty, on a bench of its own (resistive
+    /// loads); `None` for virtual drivers.
     pub fn start(driver: Driver) -> io::Result<Option<Emulator>> {
+        Self::start_wired(driver, Wiring::default())
+    }
+
+    /// Starts the emulator for a real driver on a fresh pty, its outputs wired to simulated
+    /// devices; `None` for virtual drivers.
+    pub fn start_wired(driver: Driver, wiring: Wiring) -> io::Result<Option<Emulator>> {
         let protocol: Box<dyn Protocol> = match (dialect::dialect_of(driver), driver) {
             (Some(dialect), _) => Box::new(Instrument::new(dialect)),
             (None, Driver::RidenRd60xx) => Box::new(RidenRegisters::new()),
@@ -105,15 +116,15 @@ impl Emulator {
             (None, Driver::MinicircuitsRcdat) => Box::new(RcdatAttenuator::new()),
             (None, _) => return Ok(None),
         };
-        Self::spawn(protocol).map(Some)
+        Self::spawn(protocol, wiring).map(Some)
     }
 
     /// Starts a device's MCUmgr SMP server (its UART) on a fresh pty, in front of `firmware`.
     pub fn mcumgr(firmware: McuMgrPort) -> io::Result<Emulator> {
-        Self::spawn(Box::new(McuBootUart::new(firmware)))
+        Self::spawn(Box::new(McuBootUart::new(firmware)), Wiring::default())
     }
 
-    fn spawn(protocol: Box<dyn Protocol>) -> io::Result<Emulator> {
+    fn spawn(protocol: Box<dyn Protocol>, wiring: Wiring) -> io::Result<Emulator> {
         // The driver opens the slave by path (`pair` takes no lock on it); keeping our handle
         // open means the master never reads EIO between the driver's opens.
         let (mut master, slave) = TTYPort::pair().map_err(io::Error::from)?;
@@ -123,6 +134,7 @@ impl Emulator {
             .ok_or_else(|| io::Error::other("the pty has no name"))?;
         let shared = Arc::new(Shared {
             instrument: Mutex::new(protocol),
+            wiring: Mutex::new(wiring),
             fault: Mutex::new(None),
             latency: Mutex::new(None),
             stop: AtomicBool::new(false),
@@ -222,7 +234,10 @@ fn serve(shared: &Shared, mut master: TTYPort, _slave: TTYPort) {
 fn answer(shared: &Shared, master: &mut TTYPort, request: &[u8]) -> Result<(), ()> {
     let (reply, latency, noise) = {
         let mut instrument = lock(&shared.instrument);
+        let wiring = lock(&shared.wiring);
+        wiring.sense(instrument.as_mut());
         let reply = instrument.execute(request);
+        wiring.drive(instrument.as_ref());
         let latency = lock(&shared.latency).unwrap_or_else(|| instrument.latency());
         (reply, latency, instrument.noise())
     };
