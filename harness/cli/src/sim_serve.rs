@@ -17,9 +17,13 @@ pub fn serve(path: &Path, seed: u64) -> u8 {
         Ok(rig) => rig,
         Err(e) => return config_error(CatalogError::Config(e)),
     };
-    if !rig.instruments.values().any(|i| i.emulated) {
+    let emulated_smp = rig
+        .devices
+        .values()
+        .any(|d| d.smp == Some(hil_scenario::SmpPort::Emulated));
+    if !rig.instruments.values().any(|i| i.emulated) && !emulated_smp {
         eprintln!(
-            "error: rig `{}` has no `emulated = true` instrument: nothing to serve",
+            "error: rig `{}` has no `emulated = true` instrument or SMP port: nothing to serve",
             rig.name
         );
         return EXIT_CONFIG;
