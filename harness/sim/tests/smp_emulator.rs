@@ -66,6 +66,9 @@ async fn power(world: &mut hil_rig::Rig, on: bool) {
     tokio::time::sleep(Duration::from_secs(3)).await;
 }
 
+/// Boot (1.2 s) and, after an update, MCUboot's swap (2 s).
+const BOOT_AND_SWAP: Duration = Duration::from_secs(5);
+
 fn no_progress() -> Progress {
     Box::new(|_, _| {})
 }
@@ -133,7 +136,7 @@ async fn an_upload_resumes_then_tests_and_reverts_unless_confirmed() {
     host.call(move |c| c.set_state(&hash, false)).await.unwrap();
     assert!(host.images().await[1].pending);
     host.call(SmpClient::reset).await.unwrap();
-    tokio::time::sleep(Duration::from_secs(3)).await;
+    tokio::time::sleep(BOOT_AND_SWAP).await;
     let images = host.images().await;
     assert!(
         images[0].active && !images[0].confirmed,
@@ -144,10 +147,56 @@ async fn an_upload_resumes_then_tests_and_reverts_unless_confirmed() {
 
     // Nobody confirms it: MCUboot reverts at the next reset.
     host.call(SmpClient::reset).await.unwrap();
-    tokio::time::sleep(Duration::from_secs(3)).await;
+    tokio::time::sleep(BOOT_AND_SWAP).await;
     let images = host.images().await;
     assert_eq!(images.len(), 1, "{images:?}");
     assert_ne!(images[0].hash.as_deref(), Some(hash.as_slice()), "reverted");
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_swap_cut_by_a_power_loss_resumes_at_the_next_boot() {
+    let (mut world, _emulator, host) = ring_on_smp().await;
+    let mut console = world.consoles.remove("ring").unwrap();
+    power(&mut world, true).await;
+    let image = Arc::new(mcuboot::build(&profile("ring-fw-1.7.toml")));
+    let hash = mcuboot::inspect(&image).unwrap().hash;
+    let bytes = image.clone();
+    host.call(move |c| c.upload(&bytes, None, &mut no_progress()))
+        .await
+        .unwrap();
+    host.call(move |c| c.set_state(&hash, false)).await.unwrap();
+    host.call(SmpClient::reset).await.unwrap();
+    // 1.2 s of boot, then the swap: cut it half way.
+    tokio::time::sleep(Duration::from_millis(2200)).await;
+    world.power.get_mut("psu").unwrap().off(1).await.unwrap();
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    power(&mut world, true).await;
+    tokio::time::sleep(BOOT_AND_SWAP).await;
+
+    let images = host.images().await;
+    assert_eq!(images[0].version, "1.7.0", "the swap completed: {images:?}");
+    assert!(
+        images[0].active && images[0].confirmed,
+        "and 1.7 confirmed itself: {images:?}"
+    );
+    let mut lines = Vec::new();
+    while let Ok(Ok(Some(line))) =
+        tokio::time::timeout(Duration::from_millis(10), console.read_line()).await
+    {
+        lines.push(line);
+    }
+    let at = |needle: &str| lines.iter().position(|l| l.contains(needle));
+    let resumed = at("resuming an interrupted swap").expect("the swap resumed");
+    let after = &lines[resumed..];
+    let swapped = after.iter().position(|l| l.contains("swapped to 1.7.0"));
+    let booted = after
+        .iter()
+        .position(|l| l.contains("reset reason: power_on"));
+    assert!(swapped.is_some() && booted > swapped, "{lines:#?}");
+    assert!(
+        !lines[..resumed].iter().any(|l| l.contains("swapped to")),
+        "{lines:#?}"
+    );
 }
 
 #[tokio::test(start_paused = true)]
@@ -164,7 +213,7 @@ async fn the_host_can_confirm_a_test_image() {
         .unwrap();
     host.call(move |c| c.set_state(&hash, false)).await.unwrap();
     host.call(SmpClient::reset).await.unwrap();
-    tokio::time::sleep(Duration::from_secs(3)).await;
+    tokio::time::sleep(BOOT_AND_SWAP).await;
 
     host.call(move |c| c.set_state(&hash, true)).await.unwrap();
     let images = host.images().await;
@@ -174,7 +223,7 @@ async fn the_host_can_confirm_a_test_image() {
         "confirmed: nothing left to revert to: {images:?}"
     );
     host.call(SmpClient::reset).await.unwrap();
-    tokio::time::sleep(Duration::from_secs(3)).await;
+    tokio::time::sleep(BOOT_AND_SWAP).await;
     let images = host.images().await;
     assert_eq!(
         images[0].hash.as_deref(),

@@ -17,6 +17,9 @@ use crate::radio::SUPERVISION_TIMEOUT;
 
 /// Upload throughput over BLE with MCUmgr (kB/s).
 const UPLOAD_KBPS: f64 = 8.0;
+/// How long MCUboot takes to swap a test image into the primary slot (swap-move of a few hundred
+/// KB of internal flash).
+const SWAP_TIME: Duration = Duration::from_secs(2);
 
 /// Update state kept in flash across resets.
 #[derive(Default)]
@@ -27,6 +30,9 @@ pub(super) struct UpdateState {
     pub(super) marked: bool,
     /// Dual bank: the confirmed image, kept while a test image runs.
     pub(super) previous: Option<Arc<Profile>>,
+    /// MCUboot's swap status (kept in the slots' trailers): a swap into the test image is under
+    /// way, and a reset in the middle of it resumes it.
+    pub(super) swapping: bool,
     /// Single bank: the application was erased for an update that has not finished.
     pub(super) app_erased: bool,
     /// Answered once the updated image has booted.
@@ -182,7 +188,10 @@ impl Device {
             return false;
         };
         match self.profile.behaviour.dfu_banks {
-            DfuBanks::Dual => self.update.previous = Some(self.profile.clone()),
+            DfuBanks::Dual => {
+                self.update.previous = Some(self.profile.clone());
+                self.update.swapping = true;
+            }
             DfuBanks::Single => self.update.app_erased = false,
         }
         self.profile = partial.image;
@@ -196,7 +205,13 @@ impl Device {
             let waits = self.profile.behaviour.bootloader_waits;
             return Err(self.without_application(waits).await);
         }
-        if reason == ResetReason::Update && self.update.previous.is_some() {
+        if self.update.swapping {
+            if reason != ResetReason::Update {
+                self.log("wrn", "mcuboot", "resuming an interrupted swap");
+            }
+            // A power cut here leaves the swap status set: the next boot carries on.
+            self.powered_sleep(SWAP_TIME).await?;
+            self.update.swapping = false;
             self.log(
                 "inf",
                 "mcuboot",
