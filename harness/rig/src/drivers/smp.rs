@@ -68,7 +68,12 @@ impl SmpClient {
             let serial = serialport::new(&self.port, self.baud)
                 .timeout(ANSWER_TIMEOUT)
                 .open()
-                .map_err(|e| self.rig_error(format!("cannot open the port: {e}")))?;
+                .map_err(|e| {
+                    self.rig_error(format!(
+                        "cannot open {}: {e} (is the device plugged in? is your user in `dialout`?)",
+                        self.port
+                    ))
+                })?;
             let client = MCUmgrClient::new_from_serial(serial);
             client
                 .set_timeout(ANSWER_TIMEOUT)
