@@ -42,8 +42,13 @@ impl Executor<'_> {
             )
             .await
         };
+        let expected = &image.profile.version;
         let (name, detail, updated) = match outcome {
-            Ok(Ok(DfuOutcome::Updated { version })) => ("dfu_updated", ("version", version), true),
+            // Updated, but to what: a device that reverted or kept the old image is no update.
+            Ok(Ok(DfuOutcome::Updated { version })) => {
+                let right = version == *expected;
+                ("dfu_updated", ("version", version), right)
+            }
             Ok(Ok(DfuOutcome::Stopped { at_percent })) => (
                 "dfu_interrupted",
                 ("at_percent", at_percent.to_string()),
@@ -60,15 +65,22 @@ impl Executor<'_> {
             name: name.into(),
             fields: BTreeMap::from([
                 ("device".to_string(), device.to_string()),
-                (detail.0.to_string(), detail.1),
+                (detail.0.to_string(), detail.1.clone()),
             ]),
             keep: vec!["device".into(), detail.0.into()],
         });
-        if !updated && let Some(interrupt) = interrupt {
+        // An update that went through leaves nothing to interrupt.
+        if name != "dfu_updated"
+            && let Some(interrupt) = interrupt
+        {
             self.interrupt_update(device, interrupt).await?;
         }
         match (expect, updated) {
             (Expect::Ok, true) | (Expect::Fail, false) => Ok(()),
+            (Expect::Ok, false) if name == "dfu_updated" => Err(fail(format!(
+                "{device} runs {} after the update to {} {expected}",
+                detail.1, image.profile.name
+            ))),
             (Expect::Ok, false) => Err(fail(format!(
                 "{device} was not updated to {} {}",
                 image.profile.name, image.profile.version
