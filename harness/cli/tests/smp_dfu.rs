@@ -173,3 +173,36 @@ fn a_single_bank_bootloader_that_bricks_fails_over_smp() {
         "{message}"
     );
 }
+
+/// The emulated rig: battery simulators, attenuator and MCUmgr UARTs behind their real drivers,
+/// on the wall clock ×10, through the `hil` binary.
+#[test]
+fn hil_run_updates_over_smp_on_the_emulated_rig() {
+    let reports = tempfile::tempdir().unwrap();
+    let (code, stdout, run) = common::run(
+        &[
+            "F09-dfu-app-killed",
+            "F09-dfu-link-drop",
+            "--rig",
+            "rigs/emulated-smp.toml",
+        ],
+        reports.path(),
+    );
+    assert_eq!(code, Some(0), "{stdout}");
+    assert!(stdout.contains("2 passed"), "{stdout}");
+    // Each chunk the lock acknowledged is a progress event, up to the whole image.
+    let events = std::fs::read_to_string(run.join("events.jsonl")).unwrap();
+    let uploads: Vec<_> = events
+        .lines()
+        .filter(|l| l.contains("\"event\":\"progress\"") && l.contains("\"device\":\"lock\""))
+        .collect();
+    assert!(uploads.len() > 100, "{} progress events", uploads.len());
+    let whole = 192 * 1024;
+    assert!(
+        uploads
+            .iter()
+            .any(|l| l.contains(&format!("\"done\":{whole},\"total\":{whole}"))),
+        "{:?}",
+        uploads.last()
+    );
+}

@@ -10,7 +10,7 @@ use std::time::Duration;
 use hil_rig::drivers::{SmpClient, Unanswered, mcuboot};
 use hil_rig::{Progress, RigError};
 use hil_scenario::{Profile, Rig, Setpoint};
-use hil_sim::emulators::Emulator;
+use hil_sim::emulators::{Emulator, Fault};
 use mcumgr_toolkit::commands::image::ImageState;
 
 fn repo() -> std::path::PathBuf {
@@ -229,5 +229,28 @@ async fn the_host_can_confirm_a_test_image() {
         images[0].hash.as_deref(),
         Some(hash.as_slice()),
         "still the new image"
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_garbled_answer_is_retried_and_a_vanished_uart_is_the_rigs_fault() {
+    let (mut world, emulator, host) = ring_on_smp().await;
+    power(&mut world, true).await;
+    let raw = |host: &Host| {
+        let client = host.0.clone();
+        tokio::task::spawn_blocking(move || client.lock().unwrap().hello())
+    };
+
+    // A frame that fails its decoding is dropped and the command sent again.
+    emulator.inject(Fault::Garbage);
+    let noisy = raw(&host).await.unwrap();
+    assert!(matches!(noisy, Ok(Ok(()))), "{noisy:?}");
+
+    emulator.inject(Fault::Vanish);
+    let gone = raw(&host).await.unwrap();
+    let error = gone.expect_err("a vanished UART is a rig fault");
+    assert!(
+        error.instrument.contains("ring") && error.instrument.contains("mcumgr"),
+        "{error}"
     );
 }
