@@ -22,7 +22,7 @@ use crate::{DfuOutcome, LinkFailure, Progress, RigError, Updater};
 
 /// How long one SMP command may take to be answered (real time: the wire's, not the scenario's).
 /// Zephyr answers in milliseconds; the first upload chunk may wait for a sector erase.
-pub const ANSWER_TIMEOUT: Duration = Duration::from_millis(1500);
+const ANSWER_TIMEOUT: Duration = Duration::from_millis(1500);
 /// Pause between polls while the device reboots into the new image.
 const BOOT_POLL: Duration = Duration::from_millis(500);
 /// A rebooting device is silent: each poll waits only this long, once.
@@ -82,7 +82,9 @@ impl SmpClient {
             client.set_retries(1);
             self.client = Some(client);
         }
-        Ok(self.client.as_ref().expect("opened above"))
+        self.client
+            .as_ref()
+            .ok_or_else(|| self.rig_error("the port is not open"))
     }
 
     /// Sorts a failed command into the device's business (`Ok`) and the rig's (`Err`).

@@ -58,6 +58,11 @@ impl McuBootUart {
 
     /// Adds one frame's payload; a complete, intact packet (header + body) when this was its last.
     fn frame(&mut self, line: &[u8]) -> Option<Vec<u8>> {
+        // Zephyr's UART transport drops a line longer than its MTU (newline included).
+        if line.len() >= FRAME_MTU {
+            self.packet = None;
+            return None;
+        }
         let (start, text) = line.split_at_checked(2)?;
         let bytes = BASE64_STANDARD.decode(text).ok()?;
         if start == FIRST_FRAME {
@@ -69,6 +74,11 @@ impl McuBootUart {
             return None;
         }
         let (data, len) = self.packet.as_ref()?;
+        // A packet that does not fit the SMP buffer (with its length prefix) is dropped.
+        if *len + 2 > BUF_SIZE as usize {
+            self.packet = None;
+            return None;
+        }
         if data.len() < *len {
             return None;
         }
