@@ -158,20 +158,34 @@ fn an_interruption_anywhere_recovers_like_over_ble(
     );
 }
 
-#[test]
-fn a_single_bank_bootloader_that_bricks_fails_over_smp() {
-    let bricks = ProfileOverride {
-        device: "lock".into(),
-        path: repo().join("fixtures/profiles/mutants/lock-single-bank-bricks.toml"),
+#[rstest]
+#[case::single_bank_bootloader_bricks(
+    "lock",
+    "lock-single-bank-bricks.toml",
+    "F09-dfu-link-drop",
+    "lock was not updated to lock-fw 1.5.0"
+)]
+#[case::image_never_confirmed(
+    "ring",
+    "ring-no-image-confirm.toml",
+    "F09-dfu-power-cut",
+    "ring did not report `firmware` version=2.1.0"
+)]
+fn a_buggy_update_path_fails_over_smp_too(
+    #[case] device: &str,
+    #[case] mutant: &str,
+    #[case] id: &str,
+    #[case] message: &str,
+) {
+    let build = ProfileOverride {
+        device: device.into(),
+        path: repo().join("fixtures/profiles/mutants").join(mutant),
     };
-    let file = scenario("F09-dfu-link-drop");
-    let results = run("virtual-smp.toml", &[&file], &[bricks], SnapshotMode::Check);
+    let file = scenario(id);
+    let results = run("virtual-smp.toml", &[&file], &[build], SnapshotMode::Check);
     assert_eq!(results[0].outcome, Outcome::Fail);
-    let message = results[0].message.as_deref().unwrap_or_default();
-    assert!(
-        message.contains("lock was not updated to lock-fw 1.5.0"),
-        "{message}"
-    );
+    let said = results[0].message.as_deref().unwrap_or_default();
+    assert!(said.contains(message), "{said}");
 }
 
 /// The emulated rig: battery simulators, attenuator and MCUmgr UARTs behind their real drivers,
