@@ -6,8 +6,8 @@ use std::path::Path;
 
 use std::time::Duration;
 
-use hil_rig::drivers::SerialConsole;
-use hil_scenario::{ConsolePort, Instrument, Rig};
+use hil_rig::drivers::{SerialConsole, SmpClient, Unanswered};
+use hil_scenario::{ConsolePort, Instrument, Rig, SmpPort};
 
 use crate::catalog::CatalogError;
 use crate::commands::config_error;
@@ -49,10 +49,26 @@ pub fn rig_check(path: &Path) -> u8 {
             "console"
         );
     }
-    let checked = rig.instruments.len() + consoles.len();
+    let smp_ports: Vec<_> = rig
+        .devices
+        .values()
+        .filter_map(|d| Some((d.name.as_str(), d.smp.as_ref()?)))
+        .collect();
+    for (device, port) in &smp_ports {
+        let (status, detail) = check_smp(device, port);
+        if status == "ERROR" {
+            failed += 1;
+        }
+        let _ = writeln!(
+            stdout,
+            "{status:<5}  {device:<12} {:<18} {detail}",
+            "mcumgr-smp"
+        );
+    }
+    let checked = rig.instruments.len() + consoles.len() + smp_ports.len();
     let _ = writeln!(
         stdout,
-        "hil: {} of {checked} instrument(s) and console(s) OK on rig `{}`",
+        "hil: {} of {checked} instrument(s), console(s) and SMP port(s) OK on rig `{}`",
         checked - failed,
         rig.name
     );
@@ -107,6 +123,30 @@ fn check_console(device: &str, console: &ConsolePort) -> (&'static str, String) 
             ),
         ),
         Ok(Ok(Some(line))) => ("OK", format!("{port}: {:?}", line.text)),
+    }
+}
+
+/// A device's MCUmgr port opens and, if the device is on, answers an echo. Silence is fine (the
+/// device may be off); an error answer or a port that will not open is not.
+fn check_smp(device: &str, port: &SmpPort) -> (&'static str, String) {
+    let (path, baud) = match port {
+        SmpPort::Emulated => {
+            return (
+                "OK",
+                "(emulated, in front of the simulated firmware)".into(),
+            );
+        }
+        SmpPort::Serial { port, baud } => (port, *baud),
+    };
+    let mut client = SmpClient::new(device, path, baud);
+    match client.hello() {
+        Ok(Ok(())) => ("OK", format!("{path}: MCUmgr answers")),
+        Ok(Err(Unanswered::Silent)) => (
+            "OK",
+            format!("{path}: silent (device off, or not running MCUmgr on this UART?)"),
+        ),
+        Ok(Err(Unanswered::Refused(why))) => ("ERROR", format!("{path}: {why}")),
+        Err(e) => ("ERROR", e.message),
     }
 }
 

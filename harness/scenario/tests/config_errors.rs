@@ -2,7 +2,7 @@
 
 use std::path::{Path, PathBuf};
 
-use hil_scenario::{ConfigErrors, PlanError, Rig, Scenario};
+use hil_scenario::{ConfigErrors, PlanError, Rig, Scenario, SmpPort};
 use rstest::rstest;
 
 fn repo() -> PathBuf {
@@ -172,6 +172,9 @@ fn the_good_rig_loads() {
 #[case::wrong_type(("max_volts = 4.25", "max_volts = \"4.25\""), "9:56", "invalid type: string \"4.25\", expected f64")]
 #[case::real_driver_without_port(("\"virtual-psu\"", "\"rigol-dp800\""), "4:10", "instrument `psu` (rigol-dp800) has no `port`")]
 #[case::console_on_a_simulated_device(("sim = \"ring\"\n", "sim = \"ring\"\nconsole = { port = \"/dev/ttyUSB1\" }\n"), "9:20", "simulated device `ring` has its console from the simulator")]
+#[case::smp_port_on_a_simulated_device(("sim = \"ring\"\n", "sim = \"ring\"\nsmp = { port = \"/dev/ttyACM1\" }\n"), "9:7", "a simulated device's SMP port is emulated")]
+#[case::smp_without_port(("sim = \"ring\"\n", "sim = \"ring\"\nsmp = { baud = 9600 }\n"), "9:7", "`smp` needs `port` (a serial port) or `emulated = true`")]
+#[case::smp_emulated_on_a_real_device(("sim = \"ring\"\n", "smp = { emulated = true }\n"), "8:7", "only a simulated device (`sim`) has an emulated SMP port")]
 #[case::virtual_driver_with_port(("\"virtual-psu\"", "\"virtual-psu\"\nport = \"/dev/ttyUSB0\""), "5:8", "instrument `psu` (virtual-psu) is virtual and has no port")]
 #[case::virtual_driver_emulated(("\"virtual-psu\"", "\"virtual-psu\"\nemulated = true"), "5:12", "instrument `psu` (virtual-psu) is virtual: it is simulated already")]
 #[case::port_and_emulated(("\"virtual-psu\"", "\"rigol-dp800\"\nport = \"/dev/ttyUSB0\"\nemulated = true"), "6:12", "instrument `psu` has both a `port` and `emulated = true`")]
@@ -262,6 +265,34 @@ fn a_bench_supply_is_real_and_keeps_its_port() {
     assert_eq!(psu.channels, 1);
     assert!(!rig.is_virtual());
     assert!(!psu.driver.has_series_resistance());
+}
+
+#[test]
+fn an_emulated_smp_port_keeps_the_rig_virtual_and_a_real_one_does_not() {
+    let dir = tempfile::tempdir().unwrap();
+    let profiles = repo().join("fixtures/profiles").display().to_string();
+    let emulated = GOOD_RIG.replace("PROFILES", &profiles).replace(
+        "sim = \"ring\"\n",
+        "sim = \"ring\"\nsmp = { emulated = true }\n",
+    );
+    let rig = Rig::load(&write(dir.path(), "emulated.toml", &emulated)).unwrap();
+    assert_eq!(rig.devices["ring"].smp, Some(SmpPort::Emulated));
+    assert!(rig.is_virtual());
+
+    let real = GOOD_RIG
+        .replace("PROFILES", &profiles)
+        .replace("sim = \"ring\"\n", "smp = { port = \"/dev/ttyACM1\" }\n")
+        .replace(
+            "power = { instrument = \"psu\", channel = 1, max_volts = 4.25, max_amps = 0.5 }\n",
+            "",
+        );
+    let rig = Rig::load(&write(dir.path(), "real.toml", &real)).unwrap();
+    let port = SmpPort::Serial {
+        port: "/dev/ttyACM1".into(),
+        baud: 115_200,
+    };
+    assert_eq!(rig.devices["ring"].smp, Some(port));
+    assert!(!rig.is_virtual());
 }
 
 #[test]
