@@ -19,57 +19,32 @@ pub fn rig_check(path: &Path) -> u8 {
         Ok(rig) => rig,
         Err(e) => return config_error(CatalogError::Config(e)),
     };
-    let mut stdout = std::io::stdout().lock();
-    let mut failed = 0;
+    // One line per thing checked: (status, name, what it is, detail).
+    let mut lines = Vec::new();
     for instrument in rig.instruments.values() {
         let (status, detail) = check(&rig, instrument);
-        if status == "ERROR" {
-            failed += 1;
-        }
-        let _ = writeln!(
-            stdout,
-            "{status:<5}  {:<12} {:<18} {detail}",
-            instrument.name,
-            instrument.driver.name()
-        );
+        lines.push((status, &instrument.name, instrument.driver.name(), detail));
     }
-    let consoles: Vec<_> = rig
-        .devices
-        .values()
-        .filter_map(|d| Some((d.name.as_str(), d.console.as_ref()?)))
-        .collect();
-    for (device, console) in &consoles {
-        let (status, detail) = check_console(device, console);
-        if status == "ERROR" {
-            failed += 1;
+    for device in rig.devices.values() {
+        if let Some(console) = &device.console {
+            let (status, detail) = check_console(&device.name, console);
+            lines.push((status, &device.name, "console", detail));
         }
-        let _ = writeln!(
-            stdout,
-            "{status:<5}  {device:<12} {:<18} {detail}",
-            "console"
-        );
-    }
-    let smp_ports: Vec<_> = rig
-        .devices
-        .values()
-        .filter_map(|d| Some((d.name.as_str(), d.smp.as_ref()?)))
-        .collect();
-    for (device, port) in &smp_ports {
-        let (status, detail) = check_smp(device, port);
-        if status == "ERROR" {
-            failed += 1;
+        if let Some(port) = &device.smp {
+            let (status, detail) = check_smp(&device.name, port);
+            lines.push((status, &device.name, "mcumgr-smp", detail));
         }
-        let _ = writeln!(
-            stdout,
-            "{status:<5}  {device:<12} {:<18} {detail}",
-            "mcumgr-smp"
-        );
     }
-    let checked = rig.instruments.len() + consoles.len() + smp_ports.len();
+    let mut stdout = std::io::stdout().lock();
+    for (status, name, kind, detail) in &lines {
+        let _ = writeln!(stdout, "{status:<5}  {name:<12} {kind:<18} {detail}");
+    }
+    let failed = lines.iter().filter(|l| l.0 == "ERROR").count();
     let _ = writeln!(
         stdout,
-        "hil: {} of {checked} instrument(s), console(s) and SMP port(s) OK on rig `{}`",
-        checked - failed,
+        "hil: {} of {} instrument(s), console(s) and SMP port(s) OK on rig `{}`",
+        lines.len() - failed,
+        lines.len(),
         rig.name
     );
     if failed == 0 { EXIT_PASS } else { EXIT_FAIL }

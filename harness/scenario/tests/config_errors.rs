@@ -146,6 +146,14 @@ fn rig_errors(text: &str) -> (PathBuf, Vec<String>) {
     (path, errors.iter().map(ToString::to_string).collect())
 }
 
+/// Loads a rig file's text (`PROFILES` standing for the fixture profiles), which must be valid.
+fn load_rig(text: &str) -> Rig {
+    let dir = tempfile::tempdir().unwrap();
+    let profiles = repo().join("fixtures/profiles");
+    let text = text.replace("PROFILES", &profiles.display().to_string());
+    Rig::load(&write(dir.path(), "rig.toml", &text)).unwrap()
+}
+
 const GOOD_RIG: &str = r#"name = "bench"
 
 [instrument.psu]
@@ -222,15 +230,7 @@ fn an_emulated_supply_feeds_simulated_devices_on_a_scaled_wall_clock() {
     let rig = GOOD_RIG
         .replace("name = \"bench\"", "name = \"bench\"\ntime_scale = 10")
         .replace("\"virtual-psu\"", "\"rigol-dp800\"\nemulated = true");
-    let dir = tempfile::tempdir().unwrap();
-    let profiles = repo().join("fixtures/profiles");
-    let path = write(
-        dir.path(),
-        "rig.toml",
-        &rig.replace("PROFILES", &profiles.display().to_string()),
-    );
-
-    let rig = Rig::load(&path).unwrap();
+    let rig = load_rig(&rig);
 
     let psu = &rig.instruments["psu"];
     assert!(psu.emulated && psu.is_simulated() && psu.port.is_none());
@@ -249,15 +249,7 @@ fn a_bench_supply_is_real_and_keeps_its_port() {
             "\"korad-ka3005p\"\nport = \"/dev/ttyACM0\"\nbaud = 19200",
         )
         .replace("sim = \"ring\"\n", "");
-    let dir = tempfile::tempdir().unwrap();
-    let profiles = repo().join("fixtures/profiles");
-    let path = write(
-        dir.path(),
-        "rig.toml",
-        &rig.replace("PROFILES", &profiles.display().to_string()),
-    );
-
-    let rig = Rig::load(&path).unwrap();
+    let rig = load_rig(&rig);
 
     let psu = &rig.instruments["psu"];
     assert_eq!(psu.port.as_deref(), Some("/dev/ttyACM0"));
@@ -306,15 +298,7 @@ fn a_real_devices_console_is_a_capability_on_the_wall_clock() {
             "sim = \"ring\"\n",
             "console = { port = \"/dev/ttyUSB1\" }\n",
         );
-    let dir = tempfile::tempdir().unwrap();
-    let profiles = repo().join("fixtures/profiles");
-    let path = write(
-        dir.path(),
-        "rig.toml",
-        &rig.replace("PROFILES", &profiles.display().to_string()),
-    );
-
-    let rig = Rig::load(&path).unwrap();
+    let rig = load_rig(&rig);
 
     let console = rig.devices["ring"].console.as_ref().unwrap();
     assert_eq!(console.port, "/dev/ttyUSB1");
