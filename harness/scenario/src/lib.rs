@@ -3,6 +3,7 @@
 //! Pure: reads configuration files, never touches an instrument. Every error points at
 //! `file:line:col` with the offending span.
 
+mod cell;
 mod diagnostic;
 mod duration;
 mod plan;
@@ -13,6 +14,7 @@ mod rig_plan;
 mod scenario;
 mod shell;
 
+pub use cell::Cell;
 pub use diagnostic::{ConfigError, ConfigErrors, FileError, SourceFile};
 pub use duration::HumanDuration;
 pub use plan::{

@@ -726,21 +726,36 @@ impl Scenario {
                 let setting = match p.output {
                     Output::Off => PowerSetting::Off,
                     Output::On => {
-                        let Some(volts) = &p.volts else {
-                            problems.push(src.error(
-                                p.device.span(),
-                                "`volts` is required to switch a supply on",
-                                Some("add `volts = …`, or `output = \"off\"`".into()),
-                            ));
-                            return None;
-                        };
                         let limit = |value: &Spanned<f64>,
                                      max: f64,
                                      what: &str,
                                      problems: &mut Problems| {
                             self.check_limit(value, max, what, rig, device, problems)
                         };
-                        let volts = limit(volts, feed.max_volts, "volts", problems);
+                        let volts = match (&p.volts, &p.soc_percent) {
+                            (Some(volts), None) => limit(volts, feed.max_volts, "volts", problems),
+                            (None, Some(soc)) => {
+                                let volts = self.cell_volts(soc, rig, device, problems)?;
+                                let at_soc = Spanned::new(soc.span(), volts);
+                                limit(&at_soc, feed.max_volts, "volts", problems)
+                            }
+                            (Some(_), Some(soc)) => {
+                                problems.push(src.error(
+                                    soc.span(),
+                                    "give `volts` or `soc_percent`, not both",
+                                    None,
+                                ));
+                                return None;
+                            }
+                            (None, None) => {
+                                problems.push(src.error(
+                                    p.device.span(),
+                                    "`volts` or `soc_percent` is required to switch a supply on",
+                                    Some("add `volts = …`, or `output = \"off\"`".into()),
+                                ));
+                                return None;
+                            }
+                        };
                         let amps = match &p.amps {
                             Some(a) => limit(a, feed.max_amps, "amps", problems),
                             None => feed.max_amps,
@@ -985,6 +1000,40 @@ impl Scenario {
     }
 
     /// A setpoint, after checking it lies in `0..=max`.
+    /// The open-circuit voltage of `device`'s cell at a state of charge.
+    fn cell_volts(
+        &self,
+        soc: &Spanned<f64>,
+        rig: &Rig,
+        device: &Device,
+        problems: &mut Problems,
+    ) -> Option<f64> {
+        let percent = *soc.get_ref();
+        let Some(cell) = device.cell else {
+            problems.push(self.source.error(
+                soc.span(),
+                format!(
+                    "rig `{}` does not say what powers `{}`, so a state of charge has no voltage",
+                    rig.name, device.name
+                ),
+                Some(format!(
+                    "add e.g. `cell = \"lipo-1s\"` to the device in {}",
+                    rig.path.display()
+                )),
+            ));
+            return None;
+        };
+        if !(0.0..=100.0).contains(&percent) {
+            problems.push(self.source.error(
+                soc.span(),
+                format!("soc_percent = {percent} is outside 0..=100"),
+                None,
+            ));
+            return None;
+        }
+        Some(cell.open_circuit_volts(percent))
+    }
+
     fn check_limit(
         &self,
         value: &Spanned<f64>,

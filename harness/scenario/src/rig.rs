@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 use serde::Deserialize;
 use toml::Spanned;
 
+use crate::cell::Cell;
 use crate::profile::Transport;
 
 #[derive(Debug, Deserialize)]
@@ -32,6 +33,9 @@ pub struct DeviceSpec {
     pub profile: Spanned<String>,
     /// On the virtual rig: which simulated hardware runs the firmware.
     pub sim: Option<SimModel>,
+    /// What powers the device, for steps that ask for a state of charge (a simulated board's
+    /// is known).
+    pub cell: Option<Cell>,
     pub power: Option<PowerBinding>,
     /// A relay contact across the device's button (ring side button, lock pinhole reset).
     pub button: Option<RelayBinding>,
@@ -86,6 +90,17 @@ pub enum SimModel {
     Lock,
     /// A home hub on a USB supply: NFC reader, Z-Wave and BLE radios.
     Hub,
+}
+
+impl SimModel {
+    /// What powers the simulated board.
+    pub fn cell(self) -> Cell {
+        match self {
+            SimModel::Ring => Cell::Lipo1s,
+            SimModel::Lock => Cell::Alkaline4aa,
+            SimModel::Hub => Cell::Usb,
+        }
+    }
 }
 
 /// Which instrument channel feeds a device, and the most it may ever be given.

@@ -4,6 +4,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use crate::cell::Cell;
 use crate::diagnostic::{ConfigErrors, Problems, SourceFile};
 use crate::profile::{Profile, Transport, list_or_none};
 use crate::rig::{Driver, InstrumentSpec, RigFile, SimModel};
@@ -32,6 +33,8 @@ pub struct Device {
     pub profile: Arc<Profile>,
     pub profile_path: PathBuf,
     pub sim: Option<SimModel>,
+    /// What powers it: the rig file's `cell`, or the simulated board's.
+    pub cell: Option<Cell>,
     pub power: Option<PowerFeed>,
     pub button: Option<RelayContact>,
     /// A real device's UART.
@@ -312,6 +315,7 @@ impl Rig {
                         profile,
                         profile_path,
                         sim: spec.sim,
+                        cell: spec.cell.or(spec.sim.map(SimModel::cell)),
                         power,
                         button,
                         console,

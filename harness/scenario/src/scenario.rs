@@ -250,6 +250,8 @@ pub struct PowerStep {
     #[serde(default)]
     pub output: Output,
     pub volts: Option<Spanned<f64>>,
+    /// Instead of `volts`: the open-circuit voltage of the device's cell at this state of charge.
+    pub soc_percent: Option<Spanned<f64>>,
     /// Current limit; defaults to the rig's `max_amps` for the device.
     pub amps: Option<Spanned<f64>>,
     /// Series resistance that emulates a cell's internal resistance (battery simulators only).

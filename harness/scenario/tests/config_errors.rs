@@ -50,6 +50,70 @@ fn scenario_errors(text: &str) -> (PathBuf, Vec<String>) {
 }
 
 #[test]
+fn a_state_of_charge_is_the_open_circuit_voltage_of_the_devices_cell() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = write(
+        dir.path(),
+        "scenario.toml",
+        &GOOD.replace("volts = 3.62", "soc_percent = 15"),
+    );
+    let plan = Scenario::load(&path).unwrap().plan(&virtual_rig()).unwrap();
+    let volts = plan.steps.iter().find_map(|step| match &step.action {
+        hil_scenario::Action::Power {
+            setting: hil_scenario::PowerSetting::On(setpoint),
+            ..
+        } => Some(setpoint.volts),
+        _ => None,
+    });
+    assert_eq!(
+        volts,
+        Some(3.65),
+        "15 % of a LiPo cell (the ring's sim board)"
+    );
+}
+
+#[test]
+fn a_state_of_charge_needs_a_rig_that_knows_the_cell() {
+    let rig = load_rig(
+        &GOOD_RIG
+            .replace(
+                "\"virtual-psu\"",
+                "\"rigol-dp800\"\nport = \"/dev/ttyUSB0\"",
+            )
+            .replace("sim = \"ring\"\n", ""),
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let path = write(
+        dir.path(),
+        "scenario.toml",
+        &GOOD
+            .replace("volts = 3.62, series_ohms = 1.0", "soc_percent = 15")
+            .replace("\"central\"]", "]")
+            .replace("[[reproduce]]\npair = { central = \"phone\", device = \"ring\", expect = \"fail\" }\n", ""),
+    );
+    let errors = match Scenario::load(&path).unwrap().plan(&rig) {
+        Err(PlanError::Invalid(e)) => e.errors.iter().map(ToString::to_string).collect::<Vec<_>>(),
+        other => panic!("expected an invalid plan, got {other:?}"),
+    };
+    assert!(
+        errors
+            .iter()
+            .any(|e| e.contains(":7:42: rig `bench` does not say what powers `ring`")),
+        "{errors:#?}"
+    );
+
+    let with_cell = load_rig(
+        &GOOD_RIG
+            .replace(
+                "\"virtual-psu\"",
+                "\"rigol-dp800\"\nport = \"/dev/ttyUSB0\"",
+            )
+            .replace("sim = \"ring\"\n", "cell = \"lipo-1s\"\n"),
+    );
+    assert!(Scenario::load(&path).unwrap().plan(&with_cell).is_ok());
+}
+
+#[test]
 fn the_good_scenario_plans() {
     let (_, errors) = scenario_errors(GOOD);
     assert!(errors.is_empty(), "{errors:?}");
@@ -70,6 +134,8 @@ fn the_good_scenario_plans() {
 #[case::unknown_top_level_key(("title = \"test\"", "titel = \"test\""), "3:1", "unknown field `titel`")]
 #[case::unknown_failure(("failure = \"F01\"", "failure = \"F99\""), "2:11", "unknown failure \"F99\"")]
 #[case::unknown_capability(("\"ring.power\"", "\"ring.pwr\""), "4:10", "unknown capability `pwr`")]
+#[case::volts_and_soc(("volts = 3.62", "volts = 3.62, soc_percent = 15"), "7:56", "give `volts` or `soc_percent`, not both")]
+#[case::soc_over_100(("volts = 3.62", "soc_percent = 150"), "7:42", "soc_percent = 150 is outside 0..=100")]
 #[case::bad_duration(("expect = \"fail\"", "expect = \"fail\", within = \"soon\""), "9:72", "invalid duration \"soon\"")]
 fn scenario_errors_point_at_the_problem(
     #[case] edit: (&str, &str),

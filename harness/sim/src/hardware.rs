@@ -5,12 +5,12 @@ use std::time::Duration;
 
 use hil_scenario::SimModel;
 
-use crate::battery::{ALKALINE_4XAA, LIPO, OcvCurve};
+use hil_scenario::Cell;
 
 #[derive(Clone, Debug)]
 pub struct Hardware {
     /// What the fuel gauge assumes is connected.
-    pub chemistry: OcvCurve,
+    pub cell: Cell,
     /// Contacts and traces between the supply and the regulator.
     pub wiring_ohms: f64,
     /// Supply at the board below which the PMIC holds the SoC in reset (brown-out).
@@ -84,7 +84,7 @@ impl Hardware {
             // A ring: ~20 mAh LiPo, buck to 1.8 V; the PMIC's under-voltage lockout sits high to
             // protect the tiny cell. The haptic motor dominates the pairing peak.
             SimModel::Ring => Hardware {
-                chemistry: LIPO,
+                cell: model.cell(),
                 wiring_ohms: 0.1,
                 brownout_volts: 3.45,
                 power_on_volts: 3.55,
@@ -111,7 +111,7 @@ impl Hardware {
             },
             // A hub on a 5 V USB supply: slow to boot (Linux), no battery, no motor.
             SimModel::Hub => Hardware {
-                chemistry: crate::battery::USB_SUPPLY,
+                cell: model.cell(),
                 wiring_ohms: 0.2,
                 brownout_volts: 4.4,
                 power_on_volts: 4.6,
@@ -137,7 +137,7 @@ impl Hardware {
             },
             // A lock: 4×AA into a 3.3 V regulator; no charger.
             SimModel::Lock => Hardware {
-                chemistry: ALKALINE_4XAA,
+                cell: model.cell(),
                 wiring_ohms: 0.3,
                 brownout_volts: 4.0,
                 power_on_volts: 4.2,

@@ -3,7 +3,6 @@
 //! Runs on whatever clock tokio provides; under a paused clock minutes of scenario take
 //! milliseconds, deterministically for a seed.
 
-mod battery;
 mod bonds;
 mod central;
 mod console;
@@ -29,8 +28,6 @@ use crate::hardware::Hardware;
 use crate::psu::{Rail, VirtualPsu};
 use crate::radio::RadioPath;
 use crate::switch::{VirtualAttenuator, VirtualProbe, VirtualRelay};
-
-pub use battery::{LIPO, state_of_charge};
 
 /// The simulated part of a rig, running: virtual instruments ready to use, and emulators (on
 /// ptys) of the `emulated = true` instruments, wired to the simulated devices, for the real

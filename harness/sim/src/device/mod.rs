@@ -23,7 +23,6 @@ use hil_rig::{CommandOutcome, DeviceCommand, LinkOutcome};
 use hil_scenario::{Profile, Transport};
 use tokio::sync::{mpsc, oneshot, watch};
 
-use crate::battery::state_of_charge;
 use crate::bonds::{BondTable, Key};
 use crate::hardware::Hardware;
 
@@ -351,7 +350,7 @@ impl Device {
 
     fn state_of_charge(&self) -> (f64, u8) {
         let volts = self.rail_under(self.hw.idle_amps).unwrap_or(0.0);
-        (volts, state_of_charge(self.hw.chemistry, volts))
+        (volts, self.hw.cell.state_of_charge(volts))
     }
 
     /// The cell's internal resistance as the gauge measures it: the sag under a known pulse.
