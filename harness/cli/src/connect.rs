@@ -15,9 +15,9 @@ use hil_rig::{
     Attenuator, Central, CommandOutcome, Console, DeviceCommand, DfuOutcome, LinkOutcome,
     PowerSupply, Progress, Readback, Relay, RigError, Updater,
 };
-use hil_scenario::{Instrument, Rig, Setpoint, SmpPort};
+use hil_scenario::{ConsolePort, Instrument, Rig, Setpoint, SmpPort};
 
-/// The baud rate an emulated MCUmgr UART is opened at (a pty ignores it).
+/// The baud rate an emulated UART (MCUmgr, console) is opened at (a pty ignores it).
 const EMULATED_BAUD: u32 = 115_200;
 
 /// The run's view of `rig`. Called inside the scenario's runtime.
@@ -26,6 +26,7 @@ pub fn connect(rig: &Rig, seed: u64) -> hil_rig::Rig {
         rig: mut connected,
         mut emulators,
         mut smp,
+        mut uarts,
     } = hil_sim::start_world(rig, seed);
     for instrument in rig.instruments.values().filter(|i| !i.driver.is_virtual()) {
         let name = instrument.name.clone();
@@ -80,11 +81,27 @@ pub fn connect(rig: &Rig, seed: u64) -> hil_rig::Rig {
             connected.updaters.insert(device.name.clone(), updater);
         }
         if let Some(wire) = &device.console {
-            let console: Box<dyn Console> =
-                match SerialConsole::open(&device.name, &wire.port, wire.baud) {
-                    Ok(console) => Box::new(console),
-                    Err(cause) => Box::new(Unavailable(cause)),
-                };
+            let opened = match (wire, uarts.remove(&device.name)) {
+                (ConsolePort::Serial { port, baud }, _) => {
+                    SerialConsole::open(&device.name, port, *baud)
+                }
+                // The simulated firmware's log, through the same driver as a real UART.
+                (ConsolePort::Emulated, Some(Ok(uart))) => {
+                    SerialConsole::open(&device.name, uart.port(), EMULATED_BAUD)
+                }
+                (ConsolePort::Emulated, Some(Err(e))) => Err(RigError::new(
+                    &device.name,
+                    format!("cannot start its emulated UART: {e}"),
+                )),
+                (ConsolePort::Emulated, None) => Err(RigError::new(
+                    &device.name,
+                    "an emulated console needs a simulated device",
+                )),
+            };
+            let console: Box<dyn Console> = match opened {
+                Ok(console) => Box::new(console),
+                Err(cause) => Box::new(Unavailable(cause)),
+            };
             connected.consoles.insert(device.name.clone(), console);
         }
     }

@@ -44,30 +44,34 @@ pub fn serve(path: &Path, seed: u64) -> u8 {
             rig: world,
             emulators,
             smp,
+            uarts,
         } = hil_sim::start_world(&rig, seed);
-        let mut stdout = std::io::stdout().lock();
+        // One line per pty: what it is, and where. A device's MCUmgr UART takes
+        // `mcumgr --conntype serial --connstring dev=<pty>`; its console UART, any terminal.
+        let mut ptys: Vec<(String, &str, Result<&str, String>)> = Vec::new();
         for (name, emulator) in &emulators {
             let driver = rig.instruments[name].driver.name();
-            let _ = match emulator {
-                Ok(emulator) => writeln!(stdout, "{name:<12} {driver:<18} {}", emulator.port()),
-                Err(e) => writeln!(stdout, "{name:<12} {driver:<18} ERROR cannot start: {e}"),
-            };
+            ptys.push((name.clone(), driver, port_of(emulator, |e| e.port())));
         }
-        // A device's MCUmgr UART: `mcumgr --conntype serial --connstring dev=<pty>` talks to it.
         for (device, emulator) in &smp {
-            let name = format!("{device}.smp");
-            let _ = match emulator {
-                Ok(emulator) => writeln!(
-                    stdout,
-                    "{name:<12} {:<18} {}",
-                    "mcumgr-smp",
-                    emulator.port()
-                ),
-                Err(e) => writeln!(
-                    stdout,
-                    "{name:<12} {:<18} ERROR cannot start: {e}",
-                    "mcumgr-smp"
-                ),
+            ptys.push((
+                format!("{device}.smp"),
+                "mcumgr-smp",
+                port_of(emulator, |e| e.port()),
+            ));
+        }
+        for (device, uart) in &uarts {
+            ptys.push((
+                format!("{device}.console"),
+                "uart",
+                port_of(uart, |u| u.port()),
+            ));
+        }
+        let mut stdout = std::io::stdout().lock();
+        for (name, kind, port) in &ptys {
+            let _ = match port {
+                Ok(port) => writeln!(stdout, "{name:<12} {kind:<18} {port}"),
+                Err(e) => writeln!(stdout, "{name:<12} {kind:<18} ERROR cannot start: {e}"),
             };
         }
         let _ = writeln!(
@@ -85,6 +89,10 @@ pub fn serve(path: &Path, seed: u64) -> u8 {
         drop(smp);
     });
     EXIT_PASS
+}
+
+fn port_of<T>(started: &std::io::Result<T>, port: impl Fn(&T) -> &str) -> Result<&str, String> {
+    started.as_ref().map(port).map_err(ToString::to_string)
 }
 
 async fn print_console(device: String, mut console: Box<dyn Console>) {

@@ -98,6 +98,48 @@ fn a_scenario_runs_through_the_real_drivers_and_matches_the_virtual_rigs_snapsho
     );
 }
 
+/// With `console = { emulated = true }` a simulated device's log goes through a pty and the real
+/// console driver, as a board's UART does.
+#[test]
+fn a_simulated_devices_log_reaches_the_harness_through_the_real_console_driver() {
+    let dir = tempfile::tempdir().unwrap();
+    let rigs = common::repo().join("rigs");
+    let rig = std::fs::read_to_string(rigs.join("emulated.toml"))
+        .unwrap()
+        .replace(
+            "\"../fixtures/",
+            &format!("\"{}/fixtures/", common::repo().display()),
+        )
+        .replace(
+            "sim = \"ring\"\n",
+            "sim = \"ring\"\nconsole = { emulated = true }\n",
+        )
+        .replace(
+            "sim = \"lock\"\n",
+            "sim = \"lock\"\nconsole = { emulated = true }\n",
+        );
+    let path = dir.path().join("emulated-uarts.toml");
+    std::fs::write(&path, rig).unwrap();
+
+    let (code, stdout, latest) = run(
+        &["F01", "F15", "--rig", path.to_str().unwrap()],
+        &dir.path().join("reports"),
+    );
+    assert_eq!(code, Some(0), "{stdout}");
+    let results: Value =
+        serde_json::from_str(&std::fs::read_to_string(latest.join("results.json")).unwrap())
+            .unwrap();
+    for scenario in results["scenarios"].as_array().unwrap() {
+        assert_eq!(scenario["snapshot"]["status"], "matched", "{scenario:#}");
+    }
+    let check = common::hil(&["rig", "check", "--rig", path.to_str().unwrap()]);
+    assert!(
+        text(&check.stdout).contains("console            (emulated"),
+        "{}",
+        text(&check.stdout)
+    );
+}
+
 #[test]
 fn rig_check_checks_each_emulated_instrument_through_its_real_driver() {
     let out = common::hil(&["rig", "check", "--rig", "rigs/emulated.toml"]);

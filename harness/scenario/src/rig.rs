@@ -40,7 +40,7 @@ pub struct DeviceSpec {
     /// A relay contact across the device's button (ring side button, lock pinhole reset).
     pub button: Option<RelayBinding>,
     /// A real device's UART, read line by line into its profile's log rules.
-    pub console: Option<ConsoleBinding>,
+    pub console: Option<Spanned<ConsoleBinding>>,
     /// The device's MCUmgr SMP port (a UART): `dfu` steps upload through it instead of a central.
     pub smp: Option<Spanned<SmpBinding>>,
 }
@@ -57,13 +57,15 @@ pub struct SmpBinding {
     pub emulated: bool,
 }
 
-/// The serial port a device's log comes out of.
+/// The serial port a device's log comes out of: a real UART, or (`emulated = true`, simulated
+/// devices only) the simulated firmware's log on a pty, read by the real console driver.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ConsoleBinding {
-    pub port: Spanned<String>,
+    pub port: Option<Spanned<String>>,
     #[serde(default = "console_baud")]
     pub baud: u32,
+    pub emulated: Option<Spanned<bool>>,
 }
 
 /// What most firmware logs at.

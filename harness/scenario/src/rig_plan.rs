@@ -54,11 +54,13 @@ pub enum SmpPort {
     Emulated,
 }
 
-/// The serial port a real device logs to.
-#[derive(Clone, Debug)]
-pub struct ConsolePort {
-    pub port: String,
-    pub baud: u32,
+/// Where a device's log is read from, when not straight from the simulator.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ConsolePort {
+    /// A real device's UART.
+    Serial { port: String, baud: u32 },
+    /// A simulated device's log on a pty, read by the real console driver (emulated rigs).
+    Emulated,
 }
 
 /// The relay channel wired across a device's button.
@@ -264,16 +266,35 @@ impl Rig {
                     channel: binding.channel,
                 }
             });
-            if let (Some(_), Some(console)) = (spec.sim, &spec.console) {
-                problems.push(source.error(
-                    console.port.span(),
-                    format!("simulated device `{name}` has its console from the simulator"),
-                    Some("remove `console`, or `sim` for a real device".into()),
-                ));
-            }
-            let console = spec.console.map(|binding| ConsolePort {
-                port: binding.port.into_inner(),
-                baud: binding.baud,
+            let console = spec.console.and_then(|binding| {
+                let span = binding.span();
+                let binding = binding.into_inner();
+                let emulated = binding.emulated.as_ref().is_some_and(|e| *e.get_ref());
+                let (problem, help) = match (binding.port, emulated, spec.sim) {
+                    (None, true, Some(_)) => return Some(ConsolePort::Emulated),
+                    (Some(port), false, None) => {
+                        return Some(ConsolePort::Serial {
+                            port: port.into_inner(),
+                            baud: binding.baud,
+                        });
+                    }
+                    (Some(_), true, _) => ("`console` has both `port` and `emulated`", "keep one"),
+                    (None, false, _) => (
+                        "`console` needs `port` (a serial port) or `emulated = true`",
+                        "e.g. console = { port = \"/dev/ttyUSB1\" }",
+                    ),
+                    (Some(_), false, Some(_)) => (
+                        "a simulated device has its console from the simulator",
+                        "remove `console` (or write `console = { emulated = true }` to read it through a pty)",
+                    ),
+                    (None, true, None) => (
+                        "only a simulated device's console can be emulated",
+                        "give the real device's `port`",
+                    ),
+                };
+                let message = format!("device `{name}`: {problem}");
+                problems.push(source.error(span, message, Some(help.into())));
+                None
             });
             let smp = spec.smp.and_then(|binding| {
                 let span = binding.span();
@@ -543,7 +564,7 @@ fn check_time_scale(
         .chain(
             devices
                 .values()
-                .filter(|d| d.console.is_some())
+                .filter(|d| matches!(d.console, Some(ConsolePort::Serial { .. })))
                 .map(|d| format!("the console of `{}`", d.name)),
         )
         .chain(

@@ -16,14 +16,14 @@ mod switch;
 
 use std::collections::BTreeMap;
 
-use hil_scenario::Driver;
+use hil_scenario::{ConsolePort, Driver};
 use tokio::sync::{mpsc, oneshot, watch};
 
 use crate::central::{DeviceLink, VirtualCentral};
 use crate::console::VirtualConsole;
 use crate::device::{Advert, Device, DeviceIo, McuMgrPort, PeerLink, Role, Sniffer, Supply};
 use crate::device_central::{DeviceCentral, VirtualNfcCloner};
-use crate::emulators::{Emulator, Wiring};
+use crate::emulators::{Emulator, Uart, Wiring};
 use crate::hardware::Hardware;
 use crate::psu::{Rail, VirtualPsu};
 use crate::radio::RadioPath;
@@ -39,6 +39,9 @@ pub struct World {
     /// By device name: the MCUmgr SMP servers on the UARTs of devices with `smp = { emulated =
     /// true }`, for the real SMP client to open.
     pub smp: BTreeMap<String, std::io::Result<Emulator>>,
+    /// By device name: the logs of devices with `console = { emulated = true }` on ptys, for the
+    /// real console driver to read.
+    pub uarts: BTreeMap<String, std::io::Result<Uart>>,
 }
 
 /// Builds the virtual rig for a resolved rig file and starts its devices. Must be called inside a
@@ -55,6 +58,7 @@ pub fn start_world(rig: &hil_scenario::Rig, seed: u64) -> World {
     let mut contacts: BTreeMap<(String, u8), watch::Sender<bool>> = BTreeMap::new();
     let mut links = BTreeMap::new();
     let mut out = hil_rig::Rig::default();
+    let mut uarts = BTreeMap::new();
 
     let sniffer = Sniffer::default();
     let mut smp = BTreeMap::new();
@@ -104,10 +108,15 @@ pub fn start_world(rig: &hil_scenario::Rig, seed: u64) -> World {
                 advert: link.advert.clone(),
             },
         );
-        out.consoles.insert(
-            device.name.clone(),
-            Box::new(VirtualConsole::new(console_rx, crash_rx)),
-        );
+        if device.console == Some(ConsolePort::Emulated) {
+            // A crash then shows as the UART going away.
+            uarts.insert(device.name.clone(), Uart::start(&device.name, console_rx));
+        } else {
+            out.consoles.insert(
+                device.name.clone(),
+                Box::new(VirtualConsole::new(console_rx, crash_rx)),
+            );
+        }
         let io = DeviceIo {
             supply: supply_rx,
             load: load_tx,
@@ -240,6 +249,7 @@ pub fn start_world(rig: &hil_scenario::Rig, seed: u64) -> World {
         rig: out,
         emulators,
         smp,
+        uarts,
     }
 }
 

@@ -14,6 +14,7 @@ mod instrument;
 mod relay;
 mod riden;
 mod smp;
+mod uart;
 mod wiring;
 
 use std::io::{self, Read, Write};
@@ -26,6 +27,7 @@ use hil_scenario::Driver;
 use serialport::{SerialPort, TTYPort};
 
 pub use channel::Channel;
+pub use uart::Uart;
 pub use wiring::Wiring;
 
 use attenuator::RcdatAttenuator;
