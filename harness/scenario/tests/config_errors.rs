@@ -2,7 +2,7 @@
 
 use std::path::{Path, PathBuf};
 
-use hil_scenario::{ConfigErrors, PlanError, Rig, Scenario, SmpPort};
+use hil_scenario::{ConfigErrors, ConsolePort, PlanError, Rig, Scenario, SmpPort};
 use rstest::rstest;
 
 fn repo() -> PathBuf {
@@ -245,7 +245,9 @@ fn the_good_rig_loads() {
 #[case::missing_profile(("ring-fw-2.1.toml", "ring-fw-0.toml"), "7:11", "cannot read profile")]
 #[case::wrong_type(("max_volts = 4.25", "max_volts = \"4.25\""), "9:56", "invalid type: string \"4.25\", expected f64")]
 #[case::real_driver_without_port(("\"virtual-psu\"", "\"rigol-dp800\""), "4:10", "instrument `psu` (rigol-dp800) has no `port`")]
-#[case::console_on_a_simulated_device(("sim = \"ring\"\n", "sim = \"ring\"\nconsole = { port = \"/dev/ttyUSB1\" }\n"), "9:20", "simulated device `ring` has its console from the simulator")]
+#[case::console_on_a_simulated_device(("sim = \"ring\"\n", "sim = \"ring\"\nconsole = { port = \"/dev/ttyUSB1\" }\n"), "9:11", "device `ring`: a simulated device has its console from the simulator")]
+#[case::console_port_and_emulated(("sim = \"ring\"\n", "sim = \"ring\"\nconsole = { port = \"/dev/ttyUSB1\", emulated = true }\n"), "9:11", "device `ring`: `console` has both `port` and `emulated`")]
+#[case::emulated_console_on_a_real_device(("sim = \"ring\"\n", "console = { emulated = true }\n"), "8:11", "device `ring`: only a simulated device's console can be emulated")]
 #[case::smp_port_on_a_simulated_device(("sim = \"ring\"\n", "sim = \"ring\"\nsmp = { port = \"/dev/ttyACM1\" }\n"), "9:7", "a simulated device's SMP port is emulated")]
 #[case::smp_without_port(("sim = \"ring\"\n", "sim = \"ring\"\nsmp = { baud = 9600 }\n"), "9:7", "`smp` needs `port` (a serial port) or `emulated = true`")]
 #[case::smp_emulated_on_a_real_device(("sim = \"ring\"\n", "smp = { emulated = true }\n"), "8:7", "only a simulated device (`sim`) has an emulated SMP port")]
@@ -366,9 +368,11 @@ fn a_real_devices_console_is_a_capability_on_the_wall_clock() {
         );
     let rig = load_rig(&rig);
 
-    let console = rig.devices["ring"].console.as_ref().unwrap();
-    assert_eq!(console.port, "/dev/ttyUSB1");
-    assert_eq!(console.baud, 115_200);
+    let console = ConsolePort::Serial {
+        port: "/dev/ttyUSB1".into(),
+        baud: 115_200,
+    };
+    assert_eq!(rig.devices["ring"].console, Some(console));
     assert!(rig.capabilities().contains(&"ring.console".to_string()));
     assert!(!rig.capabilities().contains(&"ring.probe".to_string()));
     assert!(!rig.is_virtual());
