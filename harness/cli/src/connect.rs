@@ -1,22 +1,28 @@
-//! Connecting a rig for a run: the virtual rig's models from the simulator, and real instruments
-//! over their serial ports: supplies identified and with over-voltage protection armed at each
-//! device's limit, relay contacts across buttons released, attenuators identified, device
-//! consoles read from, all before any step runs.
+//! Connecting a rig for a run: the virtual rig's models from the simulator, real instruments over
+//! their serial ports, and the host's Bluetooth through BlueZ: supplies identified and with
+//! over-voltage protection armed at each device's limit, relay contacts across buttons released,
+//! attenuators identified, device consoles read from, all before any step runs.
 
 use async_trait::async_trait;
+use hil_rig::drivers::bluez::{BluezCentral, DEFAULT_ADAPTER};
 use hil_rig::drivers::{
     AsyncAttenuator, AsyncPsu, AsyncRelay, SerialConsole, SerialRelay, SerialSupply,
     SerialTransport,
 };
 use hil_rig::{Attenuator, Console, PowerSupply, Readback, Relay, RigError};
-use hil_scenario::{Instrument, Rig, Setpoint};
+use hil_scenario::{Driver, Instrument, Rig, Setpoint};
 
 /// The run's view of `rig`. Called inside the scenario's runtime.
 pub fn connect(rig: &Rig, seed: u64) -> hil_rig::Rig {
     let mut connected = hil_sim::start(rig, seed);
     for instrument in rig.instruments.values().filter(|i| !i.driver.is_virtual()) {
         let name = instrument.name.clone();
-        if instrument.driver.is_relay() {
+        if instrument.driver == Driver::Bluez {
+            let adapter = instrument.adapter.as_deref().unwrap_or(DEFAULT_ADAPTER);
+            connected
+                .centrals
+                .insert(name.clone(), Box::new(BluezCentral::new(&name, adapter)));
+        } else if instrument.driver.is_relay() {
             let relay: Box<dyn Relay> = match open_released(rig, instrument) {
                 Ok(relay) => Box::new(AsyncRelay::new(&name, relay)),
                 Err(cause) => Box::new(Unavailable(cause)),

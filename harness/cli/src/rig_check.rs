@@ -46,6 +46,7 @@ fn check(instrument: &Instrument) -> (&'static str, String) {
     }
     let port = instrument.port.as_deref().unwrap_or_default();
     match hil_rig::drivers::check(instrument) {
+        Ok(readback) if port.is_empty() => ("OK", readback),
         Ok(readback) => ("OK", format!("{port}: {readback}")),
         Err(e) => ("ERROR", e.message),
     }

@@ -95,6 +95,8 @@ pub struct InstrumentSpec {
     pub port: Option<Spanned<String>>,
     /// Overrides the model's usual baud rate.
     pub baud: Option<u32>,
+    /// The host's Bluetooth adapter a BlueZ central uses, e.g. `hci0`.
+    pub adapter: Option<Spanned<String>>,
 }
 
 /// Every driver `hil` has. Checked by serde, so a typo is a located error, not a runtime surprise.
@@ -129,6 +131,8 @@ pub enum Driver {
     LcusRelay,
     /// Mini-Circuits RCDAT-6000-90 programmable attenuator: ASCII over serial.
     MinicircuitsRcdat,
+    /// The host's own Bluetooth adapter as the phone, through BlueZ (btleplug); no port.
+    Bluez,
 }
 
 impl Driver {
@@ -148,6 +152,7 @@ impl Driver {
             Driver::NumatoRelay => "numato-relay",
             Driver::LcusRelay => "lcus-relay",
             Driver::MinicircuitsRcdat => "minicircuits-rcdat",
+            Driver::Bluez => "bluez",
         }
     }
 
@@ -166,9 +171,11 @@ impl Driver {
             | Driver::RidenRd60xx
             | Driver::NumatoRelay
             | Driver::LcusRelay
-            | Driver::MinicircuitsRcdat => false,
+            | Driver::MinicircuitsRcdat
+            | Driver::Bluez => false,
         }
     }
+
 
     pub fn is_power_supply(self) -> bool {
         matches!(
@@ -185,14 +192,14 @@ impl Driver {
     pub fn is_central(self) -> bool {
         matches!(
             self,
-            Driver::VirtualCentral | Driver::VirtualHub | Driver::VirtualNfcCloner
+            Driver::VirtualCentral | Driver::VirtualHub | Driver::VirtualNfcCloner | Driver::Bluez
         )
     }
 
     /// Transports a central instrument can reach devices over.
     pub fn transports(self) -> &'static [Transport] {
         match self {
-            Driver::VirtualCentral => &[Transport::Ble],
+            Driver::VirtualCentral | Driver::Bluez => &[Transport::Ble],
             Driver::VirtualHub => &[Transport::Ble, Transport::Nfc, Transport::Zwave],
             Driver::VirtualNfcCloner => &[Transport::Nfc],
             Driver::VirtualPsu
@@ -242,7 +249,8 @@ impl Driver {
             | Driver::VirtualHub
             | Driver::VirtualNfcCloner
             | Driver::VirtualAttenuator
-            | Driver::MinicircuitsRcdat => 0,
+            | Driver::MinicircuitsRcdat
+            | Driver::Bluez => 0,
         }
     }
 
@@ -262,7 +270,8 @@ impl Driver {
             | Driver::KoradKa3005p
             | Driver::RidenRd60xx
             | Driver::NumatoRelay
-            | Driver::LcusRelay => None,
+            | Driver::LcusRelay
+            | Driver::Bluez => None,
         }
     }
 }

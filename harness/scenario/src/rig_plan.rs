@@ -65,6 +65,8 @@ pub struct Instrument {
     /// A real instrument's serial port.
     pub port: Option<String>,
     pub baud: Option<u32>,
+    /// The host Bluetooth adapter of a BlueZ central (`hci0` unless the rig file says).
+    pub adapter: Option<String>,
 }
 
 impl Rig {
@@ -86,6 +88,7 @@ impl Rig {
                     channels: spec.channels.unwrap_or_else(|| driver.default_channels()),
                     port: spec.port.as_ref().map(|p| p.get_ref().clone()),
                     baud: spec.baud,
+                    adapter: spec.adapter.as_ref().map(|a| a.get_ref().clone()),
                 };
                 (name.clone(), instrument)
             })
@@ -282,9 +285,26 @@ impl Rig {
     }
 }
 
-/// A real instrument needs a port to be reached by; a virtual one has none to use.
+/// A real instrument needs a port to be reached by; a virtual one or a BlueZ central has none.
 fn check_port(source: &SourceFile, problems: &mut Problems, name: &str, spec: &InstrumentSpec) {
     let driver = *spec.driver.get_ref();
+    if let (Some(adapter), false) = (&spec.adapter, driver == Driver::Bluez) {
+        problems.push(source.error(
+            adapter.span(),
+            format!("instrument `{name}` ({}) has no Bluetooth adapter", driver.name()),
+            Some("`adapter` is for `driver = \"bluez\"`".into()),
+        ));
+    }
+    if driver == Driver::Bluez {
+        if let Some(port) = &spec.port {
+            problems.push(source.error(
+                port.span(),
+                format!("instrument `{name}` ({}) has no port", driver.name()),
+                Some("remove `port`; a BlueZ central names its `adapter` (e.g. \"hci0\")".into()),
+            ));
+        }
+        return;
+    }
     match (&spec.port, driver.is_virtual()) {
         (None, false) => problems.push(source.error(
             spec.driver.span(),

@@ -192,7 +192,8 @@ pub fn start(rig: &hil_scenario::Rig, seed: u64) -> hil_rig::Rig {
             | Driver::RidenRd60xx
             | Driver::NumatoRelay
             | Driver::LcusRelay
-            | Driver::MinicircuitsRcdat => {}
+            | Driver::MinicircuitsRcdat
+            | Driver::Bluez => {}
         }
     }
     out

@@ -8,6 +8,7 @@
 
 mod attenuator;
 mod blocking;
+pub mod bluez;
 mod check;
 mod console;
 pub mod modbus;
