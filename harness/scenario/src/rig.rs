@@ -176,7 +176,6 @@ impl Driver {
         }
     }
 
-
     pub fn is_power_supply(self) -> bool {
         matches!(
             self,

@@ -291,7 +291,10 @@ fn check_port(source: &SourceFile, problems: &mut Problems, name: &str, spec: &I
     if let (Some(adapter), false) = (&spec.adapter, driver == Driver::Bluez) {
         problems.push(source.error(
             adapter.span(),
-            format!("instrument `{name}` ({}) has no Bluetooth adapter", driver.name()),
+            format!(
+                "instrument `{name}` ({}) has no Bluetooth adapter",
+                driver.name()
+            ),
             Some("`adapter` is for `driver = \"bluez\"`".into()),
         ));
     }

@@ -25,6 +25,7 @@ fn connect(driver: Driver, emulator: &Emulator) -> Box<dyn SerialSupply> {
         channels: driver.default_channels(),
         port: Some(emulator.port().into()),
         baud: None,
+        adapter: None,
     })
     .expect("the pty opens");
     psu.set_timeout(Duration::from_secs(10));

@@ -25,6 +25,7 @@ fn instrument(driver: Driver, port: &str) -> Instrument {
         channels: 4,
         port: Some(port.into()),
         baud: None,
+        adapter: None,
     }
 }
 

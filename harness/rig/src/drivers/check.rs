@@ -103,7 +103,10 @@ pub fn check(instrument: &Instrument) -> Result<String, RigError> {
 
 /// The host's Bluetooth: system bus, BlueZ, the adapter and its power (the F16 family).
 fn check_bluez(instrument: &Instrument) -> Result<String, RigError> {
-    let adapter = instrument.adapter.as_deref().unwrap_or(bluez::DEFAULT_ADAPTER);
+    let adapter = instrument
+        .adapter
+        .as_deref()
+        .unwrap_or(bluez::DEFAULT_ADAPTER);
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()

@@ -6,6 +6,7 @@
 //! DESIGN.md). Faults can be injected to see how a driver copes with a misbehaving instrument.
 
 mod attenuator;
+mod bluez;
 mod channel;
 mod dialect;
 mod instrument;
@@ -21,6 +22,7 @@ use std::time::Duration;
 use hil_scenario::Driver;
 use serialport::{SerialPort, TTYPort};
 
+pub use bluez::BluezEmulator;
 pub use channel::Channel;
 
 use attenuator::RcdatAttenuator;

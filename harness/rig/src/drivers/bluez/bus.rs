@@ -19,8 +19,13 @@ const CALL_TIMEOUT: Duration = Duration::from_secs(5);
 pub enum Unusable {
     NoSystemBus(String),
     BluezNotRunning,
+    /// BlueZ left the bus or hung while a call was under way.
+    BluezStopped,
     PermissionDenied(String),
-    NoAdapter { wanted: String, present: Vec<String> },
+    NoAdapter {
+        wanted: String,
+        present: Vec<String>,
+    },
     PoweredOff(String),
     /// BlueZ answered with something unexpected.
     Other(String),
@@ -37,6 +42,10 @@ impl std::fmt::Display for Unusable {
             Unusable::BluezNotRunning => f.write_str(
                 "BlueZ is not running (nobody provides `org.bluez` on the system bus): \
                  `sudo systemctl start bluetooth`, and check `systemctl status bluetooth`",
+            ),
+            Unusable::BluezStopped => f.write_str(
+                "BlueZ stopped answering mid-call (bluetoothd crashed or hangs): \
+                 `systemctl status bluetooth`, `journalctl -u bluetooth`",
             ),
             Unusable::PermissionDenied(cause) => write!(
                 f,
@@ -77,6 +86,9 @@ pub fn unusable(error: &dbus::Error) -> Unusable {
     match error_parts(error) {
         ("org.freedesktop.DBus.Error.ServiceUnknown", _)
         | ("org.freedesktop.DBus.Error.NameHasNoOwner", _) => Unusable::BluezNotRunning,
+        ("org.freedesktop.DBus.Error.NoReply", _) | ("org.freedesktop.DBus.Error.Timeout", _) => {
+            Unusable::BluezStopped
+        }
         ("org.freedesktop.DBus.Error.AccessDenied", message)
         | ("org.freedesktop.DBus.Error.AuthFailed", message) => {
             Unusable::PermissionDenied(message.to_string())
@@ -98,7 +110,7 @@ impl Bluez {
         let (resource, connection) = dbus_tokio::connection::new_system_sync()
             .map_err(|e| Unusable::NoSystemBus(e.message().unwrap_or("unknown").to_string()))?;
         // The resource runs the connection; when it ends the bus is gone and calls fail.
-        tokio::spawn(async move { resource.await });
+        tokio::spawn(resource);
         let bus = Proxy::new(
             "org.freedesktop.DBus",
             "/org/freedesktop/DBus",
@@ -113,10 +125,7 @@ impl Bluez {
             return Err(Unusable::BluezNotRunning);
         }
         let root = Proxy::new(BLUEZ, "/", CALL_TIMEOUT, connection.clone());
-        let objects = root
-            .get_managed_objects()
-            .await
-            .map_err(|e| unusable(&e))?;
+        let objects = root.get_managed_objects().await.map_err(|e| unusable(&e))?;
         let mut present: Vec<String> = objects
             .iter()
             .filter(|(_, interfaces)| interfaces.contains_key(ADAPTER1))
@@ -135,7 +144,11 @@ impl Bluez {
         })
     }
 
-    fn proxy<'a>(&'a self, path: &'a dbus::Path<'static>, timeout: Duration) -> Proxy<'a, Arc<SyncConnection>> {
+    fn proxy<'a>(
+        &'a self,
+        path: &'a dbus::Path<'static>,
+        timeout: Duration,
+    ) -> Proxy<'a, Arc<SyncConnection>> {
         Proxy::new(BLUEZ, path.clone(), timeout, self.connection.clone())
     }
 
@@ -177,15 +190,24 @@ impl Bluez {
             .await
     }
 
-    /// The adapter's devices whose advertised name or address is `wanted`, with their properties.
+    /// The adapter's devices whose advertised name or address is `wanted`, with their
+    /// properties. Fails when BlueZ or the adapter has gone.
     pub async fn devices_named(
         &self,
         wanted: &str,
-    ) -> Result<Vec<(dbus::Path<'static>, PropMap)>, dbus::Error> {
+    ) -> Result<Vec<(dbus::Path<'static>, PropMap)>, Unusable> {
         let objects = self
             .proxy(&dbus::Path::from("/"), CALL_TIMEOUT)
             .get_managed_objects()
-            .await?;
+            .await
+            .map_err(|e| unusable(&e))?;
+        if !objects.contains_key(&self.adapter) {
+            let name = self.adapter.rsplit('/').next().unwrap_or_default();
+            return Err(Unusable::NoAdapter {
+                wanted: name.to_string(),
+                present: Vec::new(),
+            });
+        }
         let prefix = format!("{}/", self.adapter);
         Ok(objects
             .into_iter()

@@ -60,9 +60,10 @@ pub fn link_failure(error: &LinkError) -> Option<LinkFailure> {
             "le-connection-abort-by-remote" => LinkFailure::Disconnected(0x13),
             "le-connection-link-layer-protocol-error" => LinkFailure::Disconnected(0x22),
             "le-connection-abort-by-local" => LinkFailure::Disconnected(0x3E),
-            "le-connection-refused" => LinkFailure::Disconnected(0x05),
             _ => return None,
         },
+        // Newer BlueZ names a missing LE key with its own error.
+        ("org.bluez.Error.LeConnectionKeyMissing", _) => LinkFailure::Disconnected(0x06),
         ("org.bluez.Error.AuthenticationFailed", _) => LinkFailure::Smp(0x08),
         ("org.bluez.Error.AuthenticationRejected", _) => LinkFailure::Smp(0x05),
         ("org.bluez.Error.AuthenticationCanceled", _) => LinkFailure::Disconnected(0x13),
@@ -105,7 +106,10 @@ mod tests {
     #[test]
     fn bluez_gone_is_the_rigs_fault() {
         assert_eq!(
-            bluez("org.freedesktop.DBus.Error.ServiceUnknown", "The name org.bluez was not provided"),
+            bluez(
+                "org.freedesktop.DBus.Error.ServiceUnknown",
+                "The name org.bluez was not provided"
+            ),
             None
         );
         assert_eq!(bluez("org.bluez.Error.Failed", "something new"), None);

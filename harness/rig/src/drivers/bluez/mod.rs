@@ -81,7 +81,10 @@ impl BluezCentral {
                 }
             }
             let adapter = found.ok_or_else(|| {
-                self.error(format!("btleplug does not see adapter `{}`", self.adapter_name))
+                self.error(format!(
+                    "btleplug does not see adapter `{}`",
+                    self.adapter_name
+                ))
             })?;
             if let Ok(address) = bluez.address().await {
                 self.address = address;
@@ -114,8 +117,9 @@ impl BluezCentral {
         let search = async {
             loop {
                 let heard = bluez.devices_named(device).await?;
-                if let Some((path, props)) = heard.into_iter().find(|(_, p)| p.contains_key("RSSI")) {
-                    return Ok::<_, dbus::Error>(Found {
+                if let Some((path, props)) = heard.into_iter().find(|(_, p)| p.contains_key("RSSI"))
+                {
+                    return Ok::<_, Unusable>(Found {
                         paired: flag(&props, "Paired"),
                         address: props
                             .get("Address")
@@ -133,7 +137,7 @@ impl BluezCentral {
         let _ = adapter.stop_scan().await;
         match found {
             Err(_) => Ok(None),
-            Ok(Err(e)) => Err(self.bus_error(&e)),
+            Ok(Err(e)) => Err(self.error(e)),
             Ok(Ok(found)) => Ok(Some(found)),
         }
     }
@@ -147,7 +151,11 @@ impl BluezCentral {
             .await
             .map_err(|e| RigError::new(&name, e.to_string()))?;
         for peripheral in peripherals {
-            if peripheral.address().to_string().eq_ignore_ascii_case(address) {
+            if peripheral
+                .address()
+                .to_string()
+                .eq_ignore_ascii_case(address)
+            {
                 return Ok(peripheral);
             }
         }
@@ -155,7 +163,11 @@ impl BluezCentral {
     }
 
     /// Connects and encrypts with the bond BlueZ holds (Device1.Connect), then lets go.
-    async fn reconnect(&mut self, found: &Found, deadline: Duration) -> Result<LinkOutcome, RigError> {
+    async fn reconnect(
+        &mut self,
+        found: &Found,
+        deadline: Duration,
+    ) -> Result<LinkOutcome, RigError> {
         let peripheral = self.peripheral(&found.address).await?;
         let outcome = match time::timeout(deadline, peripheral.connect()).await {
             Err(_) => return Ok(LinkOutcome::Failed(LinkFailure::Disconnected(0x08))),
@@ -208,7 +220,10 @@ impl Central for BluezCentral {
         let name = self.name.clone();
         let adapter = self.session().await?.adapter.clone();
         let failed = |e: btleplug::Error| scan_error(&name, e);
-        adapter.start_scan(ScanFilter::default()).await.map_err(failed)?;
+        adapter
+            .start_scan(ScanFilter::default())
+            .await
+            .map_err(failed)?;
         time::sleep(window).await;
         let peripherals = adapter.peripherals().await.map_err(failed);
         let _ = adapter.stop_scan().await;
@@ -272,7 +287,7 @@ impl Central for BluezCentral {
         let known = bluez
             .devices_named(device)
             .await
-            .map_err(|e| self.bus_error(&e))?;
+            .map_err(|e| self.error(e))?;
         for (path, _) in known {
             bluez
                 .remove_device(&path)
