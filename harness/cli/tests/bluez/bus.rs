@@ -1,6 +1,9 @@
 //! A private D-Bus "system" bus (`dbus-daemon`) for one test, and the emulated BlueZ on it whose
 //! radio is the virtual rig's phone on a wall-clock runtime.
 
+// Each test crate that includes this module uses only part of it.
+#![allow(dead_code)]
+
 use std::io::{BufRead, BufReader};
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
@@ -31,45 +34,46 @@ impl Drop for Bus {
     }
 }
 
-/// Makes sure `program` exists, installing `package` with apt when running as root (as CI does).
-/// `false`, after saying so loudly, when it cannot be had.
+/// Makes sure `program` exists, installing `package` with apt if need be. `false`, after saying
+/// so loudly, when it cannot be had.
 pub fn ensure(program: &str, package: &str) -> bool {
-    let found = |p: &str| {
+    let found = || {
         Command::new("sh")
-            .args(["-c", &format!("command -v {p}")])
+            .args(["-c", &format!("command -v {program}")])
             .output()
             .is_ok_and(|o| o.status.success())
     };
-    if found(program) {
+    if found() || (apt_install(package) && found()) {
         return true;
     }
+    skip_loudly(&format!("`{program}` (apt package `{package}`)"));
+    false
+}
+
+/// Installs a Debian package when running as root (as CI does); whether apt succeeded.
+pub fn apt_install(package: &str) -> bool {
     let root = Command::new("id")
         .arg("-u")
         .output()
         .is_ok_and(|o| o.stdout.starts_with(b"0\n"));
-    if root {
-        let install = |args: &[&str]| {
-            Command::new("apt-get")
-                .args(args)
-                .env("DEBIAN_FRONTEND", "noninteractive")
-                .stdout(Stdio::null())
-                .status()
-                .is_ok_and(|s| s.success())
-        };
-        let quiet = ["install", "-y", "-qq", "--no-install-recommends", package];
-        if !install(&quiet) {
-            install(&["update", "-qq"]);
-            install(&quiet);
-        }
-    }
-    if found(program) {
-        return true;
-    }
+    let apt = |args: &[&str]| {
+        Command::new("apt-get")
+            .args(args)
+            .env("DEBIAN_FRONTEND", "noninteractive")
+            .stdout(Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success())
+    };
+    let install = ["install", "-y", "-qq", "--no-install-recommends", package];
+    root && (apt(&install) || (apt(&["update", "-qq"]) && apt(&install)))
+}
+
+/// Says, so nobody mistakes the test's pass for a run, that it did not run.
+pub fn skip_loudly(missing: &str) {
     eprintln!(
-        "\n!!!!!!!! SKIPPED: `{program}` is missing and could not be installed \
-         (apt package `{package}`; run as root or install it). This test did NOT run. !!!!!!!!\n"
+        "\n!!!!!!!! SKIPPED: {missing} is missing and could not be installed (install it, or run \
+         as root so the test installs it). This test did NOT run. !!!!!!!!\n"
     );
-    false
 }
 
 impl Bus {
