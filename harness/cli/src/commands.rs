@@ -283,12 +283,9 @@ pub fn rig_safe(path: &Path) -> u8 {
         Err(code) => return code,
     };
     match hil_runner::restore_safe_state(&rig, &crate::connect::connect) {
-        Ok(lines) => {
-            lines.iter().for_each(|l| println!("{l}"));
-            if lines
-                .iter()
-                .any(|l| l.contains("ERROR") || l.contains("not connected"))
-            {
+        Ok(actions) => {
+            actions.iter().for_each(|a| println!("{a}"));
+            if actions.iter().any(|a| a.result.is_err()) {
                 EXIT_FAIL
             } else {
                 EXIT_PASS
@@ -334,7 +331,7 @@ fn lock_rig(rig: &hil_scenario::Rig) -> Result<RigLock, u8> {
             rig.name, last.pid, last.host, last.since
         );
         match hil_runner::restore_safe_state(rig, &crate::connect::connect) {
-            Ok(lines) => lines.iter().for_each(|l| eprintln!("hil:   {l}")),
+            Ok(actions) => actions.iter().for_each(|a| eprintln!("hil:   {a}")),
             Err(e) => {
                 eprintln!("error: cannot restore the safe state: {e}");
                 return Err(EXIT_CONFIG);

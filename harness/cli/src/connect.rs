@@ -3,39 +3,65 @@
 //! over-voltage protection armed at each device's limit, relay contacts across buttons released,
 //! attenuators identified, device consoles read from, all before any step runs.
 
+use std::time::Duration;
+
 use async_trait::async_trait;
 use hil_rig::drivers::bluez::{BluezCentral, DEFAULT_ADAPTER};
 use hil_rig::drivers::{
     AsyncAttenuator, AsyncPsu, AsyncRelay, SerialConsole, SerialRelay, SerialSupply,
     SerialTransport,
 };
-use hil_rig::{Attenuator, Console, PowerSupply, Readback, Relay, RigError};
+use hil_rig::{
+    Advertisement, Attenuator, Central, CommandOutcome, Console, DeviceCommand, LinkOutcome,
+    PowerSupply, Readback, Relay, RigError,
+};
 use hil_scenario::{Driver, Instrument, Rig, Setpoint};
 
 /// The run's view of `rig`. Called inside the scenario's runtime.
 pub fn connect(rig: &Rig, seed: u64) -> hil_rig::Rig {
-    let mut connected = hil_sim::start(rig, seed);
+    let hil_sim::World {
+        rig: mut connected,
+        mut emulators,
+    } = hil_sim::start_world(rig, seed);
     for instrument in rig.instruments.values().filter(|i| !i.driver.is_virtual()) {
         let name = instrument.name.clone();
+        // An emulated instrument is reached like a real one, on its emulator's pty.
+        let reached = match emulators.remove(&name) {
+            None => Ok(instrument.clone()),
+            Some(Err(e)) => Err(RigError::new(
+                &name,
+                format!("cannot start its emulator: {e}"),
+            )),
+            Some(Ok(emulator)) => {
+                let port = emulator.port().to_string();
+                connected.emulators.push(Box::new(emulator));
+                Ok(Instrument {
+                    port: Some(port),
+                    ..instrument.clone()
+                })
+            }
+        };
         if instrument.driver == Driver::Bluez {
             let adapter = instrument.adapter.as_deref().unwrap_or(DEFAULT_ADAPTER);
-            connected
-                .centrals
-                .insert(name.clone(), Box::new(BluezCentral::new(&name, adapter)));
+            let central: Box<dyn Central> = match reached {
+                Ok(_) => Box::new(BluezCentral::new(&name, adapter)),
+                Err(cause) => Box::new(Unavailable(cause)),
+            };
+            connected.centrals.insert(name, central);
         } else if instrument.driver.is_relay() {
-            let relay: Box<dyn Relay> = match open_released(rig, instrument) {
+            let relay: Box<dyn Relay> = match reached.and_then(|i| open_released(rig, &i)) {
                 Ok(relay) => Box::new(AsyncRelay::new(&name, relay)),
                 Err(cause) => Box::new(Unavailable(cause)),
             };
             connected.relays.insert(name, relay);
         } else if instrument.driver.is_attenuator() {
-            let attenuator: Box<dyn Attenuator> = match open_identified(instrument) {
+            let attenuator: Box<dyn Attenuator> = match reached.and_then(|i| open_identified(&i)) {
                 Ok(attenuator) => Box::new(attenuator),
                 Err(cause) => Box::new(Unavailable(cause)),
             };
             connected.attenuators.insert(name, attenuator);
         } else {
-            let supply: Box<dyn PowerSupply> = match open_protected(rig, instrument) {
+            let supply: Box<dyn PowerSupply> = match reached.and_then(|i| open_protected(rig, &i)) {
                 Ok(psu) => Box::new(AsyncPsu::new(&name, psu)),
                 Err(cause) => Box::new(Unavailable(cause)),
             };
@@ -127,6 +153,50 @@ impl Attenuator for Unavailable {
 #[async_trait]
 impl Console for Unavailable {
     async fn read_line(&mut self) -> Result<Option<String>, RigError> {
+        Err(self.0.clone())
+    }
+}
+
+#[async_trait]
+impl Central for Unavailable {
+    fn name(&self) -> &str {
+        &self.0.instrument
+    }
+
+    fn address(&self) -> &str {
+        ""
+    }
+
+    async fn pair(&mut self, _device: &str, _deadline: Duration) -> Result<LinkOutcome, RigError> {
+        Err(self.0.clone())
+    }
+
+    async fn connect(
+        &mut self,
+        _device: &str,
+        _deadline: Duration,
+    ) -> Result<LinkOutcome, RigError> {
+        Err(self.0.clone())
+    }
+
+    async fn scan(&mut self, _window: Duration) -> Result<Vec<Advertisement>, RigError> {
+        Err(self.0.clone())
+    }
+
+    async fn forget(&mut self, _device: &str) -> Result<(), RigError> {
+        Err(self.0.clone())
+    }
+
+    async fn set_adapter_power(&mut self, _on: bool) -> Result<(), RigError> {
+        Err(self.0.clone())
+    }
+
+    async fn command(
+        &mut self,
+        _device: &str,
+        _command: DeviceCommand,
+        _deadline: Duration,
+    ) -> Result<CommandOutcome, RigError> {
         Err(self.0.clone())
     }
 }

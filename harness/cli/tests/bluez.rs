@@ -1,7 +1,7 @@
 //! The BlueZ central driver (btleplug + D-Bus) against the emulated BlueZ on a private
 //! `dbus-daemon`, whose radio is the virtual rig's phone: `hil rig check` names each reason the
 //! host's Bluetooth is unusable (F16), the driver's error paths, and F10 / F16 run through the
-//! driver with the virtual rig's snapshots.
+//! driver on the emulated rig with the virtual rig's snapshots.
 //!
 //! btleplug reaches the system bus only through `DBUS_SYSTEM_BUS_ADDRESS`, and this workspace
 //! cannot set environment variables in-process (no unsafe code), so whatever runs the driver runs
@@ -171,14 +171,6 @@ fn in_child(name: &str, bus: &Bus, env: &[(&str, &str)]) {
 }
 
 #[test]
-fn f10_and_f16_run_through_btleplug_with_the_virtual_rigs_snapshots() {
-    let Some(bus) = Bus::start(Policy::Open) else {
-        return;
-    };
-    in_child("child_runs_scenarios", &bus, &[]);
-}
-
-#[test]
 fn the_driver_reports_bluez_and_adapter_failures_as_rig_errors() {
     let Some(bus) = Bus::start(Policy::Open) else {
         return;
@@ -191,77 +183,103 @@ fn child_bus() -> String {
     std::env::var(BUS_ENV).expect("run by its parent test, with a private system bus")
 }
 
+/// The virtual rig, sped up 10x on the wall clock, with its phone an emulated BlueZ (on the
+/// private bus, over the virtual phone) driven by the BlueZ driver. (rigs/emulated.toml's supply
+/// has no series resistance, which F10 and F16 ask for.)
+fn emulated_bluez_rig(dir: &Path) -> PathBuf {
+    let rig = std::fs::read_to_string(bluez_rig(dir, "hci0")).unwrap();
+    let rig = rig
+        .replace(
+            "driver = \"bluez\"\n",
+            "driver = \"bluez\"\nemulated = true\n",
+        )
+        .replacen("\n\n[instrument.", "\ntime_scale = 10\n\n[instrument.", 1);
+    assert!(rig.contains("emulated = true") && rig.contains("time_scale"));
+    let path = dir.join("emulated-bluez.toml");
+    std::fs::write(&path, rig).unwrap();
+    path
+}
+
 #[test]
-#[ignore = "runs in a child process with a private system bus (see in_child)"]
-fn child_runs_scenarios() {
-    use hil_runner::{EventBus, Outcome, Planned, RunOptions, SnapshotMode, SnapshotStatus};
-    use hil_scenario::Driver;
-    use hil_sim::emulators::BluezEmulator;
-    use std::sync::Mutex;
-
-    let address = child_bus();
-    // Rig time runs 20x faster than the wall clock: F10's 20 s button press takes 1 s.
-    hil_rig::time::set_scale(20.0);
+fn f10_and_f16_run_through_btleplug_on_the_emulated_rig_with_the_virtual_rigs_snapshots() {
+    let Some(bus) = Bus::start(Policy::Open) else {
+        return;
+    };
     let dir = tempfile::tempdir().unwrap();
-    let rig = bluez_rig(dir.path(), "hci0");
-    let targets = ["F10-stale-bond-on-phone", "F16-central-adapter-off"].map(|id| {
-        repo()
-            .join(format!("scenarios/{id}.toml"))
-            .display()
-            .to_string()
-    });
-    let catalog = hil_cli::Catalog::load(&rig, &[], &targets).expect("the catalog loads");
-    let planned = catalog.plan().expect("the scenarios plan");
-    assert!(planned.iter().all(|p| matches!(p, Planned::Ready(_))));
-
-    // Each scenario gets a fresh world, and BlueZ emulated over that world's phone.
-    let emulator: Mutex<Option<BluezEmulator>> = Mutex::new(None);
-    let connect = |rig: &hil_scenario::Rig, seed: u64| {
-        let mut world_rig = rig.clone();
-        world_rig.instruments.get_mut("phone").unwrap().driver = Driver::VirtualCentral;
-        let mut world = hil_sim::start(&world_rig, seed);
-        let phone = world.centrals.remove("phone").unwrap();
-        let handle = tokio::runtime::Handle::current();
-        *emulator.lock().unwrap() = None;
-        *emulator.lock().unwrap() =
-            Some(BluezEmulator::start(&address, phone, &handle).expect("BlueZ starts"));
-        let driver = hil_rig::drivers::bluez::BluezCentral::new("phone", "hci0");
-        world.centrals.insert("phone".into(), Box::new(driver));
-        world
-    };
-    let options = RunOptions {
-        run_id: "bluez".into(),
-        seed: 1,
-        snapshot_mode: SnapshotMode::Check,
-        interrupt: Default::default(),
-        quarantine: Default::default(),
-        instrument_retries: 0,
-    };
-    let (_, results) = hil_runner::run_all(
-        &planned,
-        &catalog.rig,
-        &connect,
-        &EventBus::new(Vec::new()),
-        &options,
+    let rig = emulated_bluez_rig(dir.path());
+    let reports = dir.path().join("reports");
+    let output = Command::new(env!("CARGO_BIN_EXE_hil"))
+        .args(["run", "F10", "F16", "--report-dir"])
+        .arg(&reports)
+        .arg("--rig")
+        .arg(&rig)
+        .env(BUS_ENV, &bus.address)
+        .env("HIL_LOCK_DIR", dir.path())
+        .current_dir(repo())
+        .output()
+        .expect("hil runs");
+    let stdout = text(&output.stdout);
+    assert_eq!(
+        output.status.code(),
+        Some(0),
+        "{stdout}{}",
+        text(&output.stderr)
+    );
+    let results: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(reports.join("latest/results.json")).unwrap(),
     )
     .unwrap();
-    assert_eq!(results.len(), 2);
-    for result in results {
-        assert_eq!(
-            result.outcome,
-            Outcome::Pass,
-            "{}: {:?}\n{}",
-            result.id,
-            result.message,
-            result.log
-        );
-        assert!(
-            matches!(result.snapshot, SnapshotStatus::Matched),
-            "{}: {:?}",
-            result.id,
-            result.snapshot
-        );
+    let scenarios = results["scenarios"].as_array().unwrap();
+    assert_eq!(scenarios.len(), 2, "{stdout}");
+    for scenario in scenarios {
+        assert_eq!(scenario["outcome"], "PASS", "{scenario:#}");
+        assert_eq!(scenario["snapshot"]["status"], "matched", "{scenario:#}");
     }
+}
+
+#[test]
+fn an_emulated_bluez_without_a_private_bus_is_a_rig_error_that_says_what_to_do() {
+    let dir = tempfile::tempdir().unwrap();
+    let rig = emulated_bluez_rig(dir.path());
+    let reports = dir.path().join("reports");
+    let output = Command::new(env!("CARGO_BIN_EXE_hil"))
+        .args(["run", "F16", "--report-dir"])
+        .arg(&reports)
+        .arg("--rig")
+        .arg(&rig)
+        .env_remove(BUS_ENV)
+        .env("HIL_LOCK_DIR", dir.path())
+        .current_dir(repo())
+        .output()
+        .expect("hil runs");
+    let stdout = text(&output.stdout);
+    assert_eq!(output.status.code(), Some(1), "{stdout}");
+    assert!(stdout.contains("ERROR"), "{stdout}");
+    assert!(
+        stdout.contains("an emulated BlueZ needs a private D-Bus bus"),
+        "{stdout}"
+    );
+}
+
+#[test]
+fn rig_check_checks_an_emulated_bluez_through_the_driver() {
+    let Some(bus) = Bus::start(Policy::Open) else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let rig = emulated_bluez_rig(dir.path());
+    let output = Command::new(env!("CARGO_BIN_EXE_hil"))
+        .args(["rig", "check", "--rig"])
+        .arg(&rig)
+        .env(BUS_ENV, &bus.address)
+        .output()
+        .expect("hil runs");
+    let stdout = text(&output.stdout);
+    assert_eq!(output.status.code(), Some(0), "{stdout}");
+    assert!(
+        stdout.contains("bluez              (emulated) hci0"),
+        "{stdout}"
+    );
 }
 
 #[test]

@@ -9,6 +9,7 @@ mod execute;
 mod interrupt;
 pub mod lock;
 mod run;
+mod safe;
 pub mod snapshot;
 mod trace;
 
@@ -19,5 +20,6 @@ pub use event::{
 };
 pub use interrupt::Interrupt;
 pub use run::{Connect, Planned, RunOptions, restore_safe_state, run_all};
+pub use safe::SafeAction;
 pub use snapshot::SnapshotMode;
 pub use trace::recovery_trace;

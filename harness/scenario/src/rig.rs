@@ -13,6 +13,8 @@ use crate::profile::Transport;
 pub struct RigFile {
     pub name: String,
     pub description: Option<String>,
+    /// How many times faster than life a rig without real hardware runs (emulated rigs).
+    pub time_scale: Option<Spanned<f64>>,
     #[serde(default)]
     pub device: BTreeMap<String, DeviceSpec>,
     #[serde(default)]
@@ -93,8 +95,13 @@ pub struct InstrumentSpec {
     pub channels: Option<u8>,
     /// A real instrument's serial port, e.g. `/dev/serial/by-id/usb-…` (stable across replugs).
     pub port: Option<Spanned<String>>,
+    /// Instead of a port: `hil` runs an emulator of the instrument on a pty, wired to the
+    /// simulated devices, and drives it with the real driver.
+    pub emulated: Option<Spanned<bool>>,
     /// Overrides the model's usual baud rate.
     pub baud: Option<u32>,
+    /// An attenuator's setting in the rig's safe state (applied after every scenario).
+    pub safe_db: Option<Spanned<f64>>,
     /// The host's Bluetooth adapter a BlueZ central uses, e.g. `hci0`.
     pub adapter: Option<Spanned<String>>,
 }

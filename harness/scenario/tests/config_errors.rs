@@ -173,6 +173,11 @@ fn the_good_rig_loads() {
 #[case::real_driver_without_port(("\"virtual-psu\"", "\"rigol-dp800\""), "4:10", "instrument `psu` (rigol-dp800) has no `port`")]
 #[case::console_on_a_simulated_device(("sim = \"ring\"\n", "sim = \"ring\"\nconsole = { port = \"/dev/ttyUSB1\" }\n"), "9:20", "simulated device `ring` has its console from the simulator")]
 #[case::virtual_driver_with_port(("\"virtual-psu\"", "\"virtual-psu\"\nport = \"/dev/ttyUSB0\""), "5:8", "instrument `psu` (virtual-psu) is virtual and has no port")]
+#[case::virtual_driver_emulated(("\"virtual-psu\"", "\"virtual-psu\"\nemulated = true"), "5:12", "instrument `psu` (virtual-psu) is virtual: it is simulated already")]
+#[case::port_and_emulated(("\"virtual-psu\"", "\"rigol-dp800\"\nport = \"/dev/ttyUSB0\"\nemulated = true"), "6:12", "instrument `psu` has both a `port` and `emulated = true`")]
+#[case::simulated_device_on_a_real_supply(("\"virtual-psu\"", "\"rigol-dp800\"\nport = \"/dev/ttyUSB0\""), "10:24", "simulated device `ring` is fed by `psu`, a real instrument")]
+#[case::safe_db_on_a_supply(("\"virtual-psu\"", "\"virtual-psu\"\nsafe_db = 0.0"), "5:11", "`safe_db` is for attenuators; `psu` is virtual-psu")]
+#[case::time_scale_below_life(("name = \"bench\"", "name = \"bench\"\ntime_scale = 0.5"), "2:14", "time_scale 0.5 is out of range; expected 1 to 1000")]
 fn rig_errors_point_at_the_problem(
     #[case] edit: (&str, &str),
     #[case] line_col: &str,
@@ -185,6 +190,47 @@ fn rig_errors_point_at_the_problem(
             .iter()
             .any(|e| e.starts_with(&expected) && e.contains(message)),
         "expected an error at {expected} containing {message:?}, got {errors:#?}"
+    );
+}
+
+#[test]
+fn only_a_rig_without_hardware_runs_faster_than_life() {
+    let emulated = GOOD_RIG
+        .replace("name = \"bench\"", "name = \"bench\"\ntime_scale = 10")
+        .replace("\"virtual-psu\"", "\"rigol-dp800\"\nemulated = true");
+    let (_, errors) = rig_errors(&emulated);
+    assert!(errors.is_empty(), "{errors:?}");
+
+    let (path, errors) =
+        rig_errors(&emulated.replace("emulated = true", "port = \"/dev/ttyUSB0\""));
+    let expected = format!(
+        "{}:2:14: time_scale needs a rig without hardware, but instrument `psu` is real",
+        path.display()
+    );
+    assert!(errors.contains(&expected), "{errors:#?}");
+}
+
+#[test]
+fn an_emulated_supply_feeds_simulated_devices_on_a_scaled_wall_clock() {
+    let rig = GOOD_RIG
+        .replace("name = \"bench\"", "name = \"bench\"\ntime_scale = 10")
+        .replace("\"virtual-psu\"", "\"rigol-dp800\"\nemulated = true");
+    let dir = tempfile::tempdir().unwrap();
+    let profiles = repo().join("fixtures/profiles");
+    let path = write(
+        dir.path(),
+        "rig.toml",
+        &rig.replace("PROFILES", &profiles.display().to_string()),
+    );
+
+    let rig = Rig::load(&path).unwrap();
+
+    let psu = &rig.instruments["psu"];
+    assert!(psu.emulated && psu.is_simulated() && psu.port.is_none());
+    assert_eq!(rig.time_scale, 10.0);
+    assert!(
+        !rig.is_virtual(),
+        "real I/O: the wall clock, not the paused one"
     );
 }
 

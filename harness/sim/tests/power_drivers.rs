@@ -25,6 +25,8 @@ fn connect(driver: Driver, emulator: &Emulator) -> Box<dyn SerialSupply> {
         channels: driver.default_channels(),
         port: Some(emulator.port().into()),
         baud: None,
+        emulated: false,
+        safe_db: None,
         adapter: None,
     })
     .expect("the pty opens");

@@ -178,6 +178,7 @@ pub fn emulate(bus: &Bus, rig: &Path) -> (BluezEmulator, World) {
 pub fn emulate_at(address: &str, rig: &Path) -> (BluezEmulator, World) {
     let mut world = World::start(rig);
     let phone = world.phone.take().expect("the rig has a virtual `phone`");
-    let emulator = BluezEmulator::start(address, phone, &world.handle).expect("BlueZ starts");
+    let emulator =
+        BluezEmulator::start(address, "hci0", phone, &world.handle).expect("BlueZ starts");
     (emulator, world)
 }

@@ -8,7 +8,7 @@ use hil_scenario::Setpoint;
 use super::model::{Model, OutputQuery, command};
 use super::supply::SerialSupply;
 use super::transport::{Transport, TransportError, read_answer};
-use crate::{Readback, RigError};
+use crate::{Readback, RigError, RigErrorKind};
 
 /// Long enough for a supply that is busy ramping, short enough that a dead one is noticed.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(2);
@@ -55,7 +55,7 @@ impl<T: Transport> Psu<T> {
                 match self.query(&cmd)?.to_ascii_uppercase().as_str() {
                     "ON" | "1" => Ok(true),
                     "OFF" | "0" => Ok(false),
-                    other => Err(self.error(format!(
+                    other => Err(self.wire_fault(format!(
                         "unreadable answer to `{cmd}`: {other:?} (expected ON or OFF)"
                     ))),
                 }
@@ -64,7 +64,7 @@ impl<T: Transport> Psu<T> {
                 let answer = self.query(query)?;
                 let digits = answer.trim_start_matches("0x").trim_start_matches("0X");
                 let status = u32::from_str_radix(digits, 16).map_err(|_| {
-                    self.error(format!(
+                    self.wire_fault(format!(
                         "unreadable answer to `{query}`: {answer:?} (expected a hex status word)"
                     ))
                 })?;
@@ -74,7 +74,7 @@ impl<T: Transport> Psu<T> {
                 let answer = self.query_bytes(query)?;
                 match answer.as_slice() {
                     [status] => Ok(status & (1 << bit) != 0),
-                    other => Err(self.error(format!(
+                    other => Err(self.wire_fault(format!(
                         "unreadable answer to `{query}`: {:?} (expected one status byte)",
                         String::from_utf8_lossy(other)
                     ))),
@@ -114,7 +114,7 @@ impl<T: Transport> Psu<T> {
         match code.parse::<i32>() {
             Ok(0) => Ok(()),
             Ok(_) => Err(self.error(format!("the instrument refused `{cmd}`: {answer}"))),
-            Err(_) => Err(self.error(format!(
+            Err(_) => Err(self.wire_fault(format!(
                 "unreadable answer to `{error_query}`: {answer:?} (expected `<code>,\"<message>\"`)"
             ))),
         }
@@ -123,7 +123,7 @@ impl<T: Transport> Psu<T> {
     fn query_number(&mut self, cmd: &str) -> Result<f64, RigError> {
         let answer = self.query(cmd)?;
         answer.trim().parse::<f64>().map_err(|_| {
-            self.error(format!(
+            self.wire_fault(format!(
                 "unreadable answer to `{cmd}`: {answer:?} (expected a number)"
             ))
         })
@@ -135,7 +135,7 @@ impl<T: Transport> Psu<T> {
         if answer.iter().all(|b| b.is_ascii_graphic() || *b == b' ') {
             Ok(String::from_utf8_lossy(&answer).trim().to_string())
         } else {
-            Err(self.error(format!(
+            Err(self.wire_fault(format!(
                 "unreadable answer to `{cmd}`: {:?} (line noise, or the wrong baud rate?)",
                 String::from_utf8_lossy(&answer)
             )))
@@ -173,7 +173,15 @@ impl<T: Transport> Psu<T> {
     }
 
     fn wire_error(&self, cmd: &str, e: TransportError) -> RigError {
-        self.error(format!("`{cmd}`: {e}"))
+        self.wire_fault(format!("`{cmd}`: {e}"))
+    }
+
+    /// The exchange failed on the wire (no answer, noise): worth a retry.
+    fn wire_fault(&self, message: String) -> RigError {
+        RigError {
+            kind: RigErrorKind::Wire,
+            ..self.error(message)
+        }
     }
 
     fn error(&self, message: String) -> RigError {

@@ -13,15 +13,17 @@ pub struct Channel {
 }
 
 impl Channel {
-    /// What the output delivers into the load, (volts, amps): constant voltage until the current
-    /// limit, then constant current.
-    pub fn measure(self) -> (f64, f64) {
+    /// What the output delivers, (volts, amps): constant voltage until the current limit, then
+    /// constant current. `drawn` is what a wired device draws (emulated rig); without one the
+    /// output feeds a bench resistor.
+    pub fn measure(self, drawn: Option<f64>) -> (f64, f64) {
         if !self.on {
             return (0.0, 0.0);
         }
-        let amps = self.volts / LOAD_OHMS;
+        let amps = drawn.unwrap_or(self.volts / LOAD_OHMS);
         if amps > self.amps {
-            (self.amps * LOAD_OHMS, self.amps)
+            // Current limited: the voltage falls as across a resistor drawing `amps` at `volts`.
+            (self.volts * self.amps / amps, self.amps)
         } else {
             (self.volts, amps)
         }

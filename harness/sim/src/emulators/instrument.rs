@@ -17,6 +17,8 @@ pub struct Instrument {
     dialect: &'static Dialect,
     commands: Vec<(Regex, Op)>,
     channels: Vec<Channel>,
+    /// What wired devices draw from each output (emulated rig), by channel index.
+    drawn: Vec<Option<f64>>,
     errors: VecDeque<&'static str>,
 }
 
@@ -40,6 +42,7 @@ impl Instrument {
             dialect,
             commands,
             channels: vec![Channel::default(); usize::from(dialect.channels)],
+            drawn: vec![None; usize::from(dialect.channels)],
             errors: VecDeque::new(),
         }
     }
@@ -131,8 +134,12 @@ impl Instrument {
                 let (on, off) = d.output_words;
                 text(if self.channels[index].on { on } else { off }.to_string())
             }
-            Op::MeasureVolts => text((d.format_volts)(self.channels[index].measure().0)),
-            Op::MeasureAmps => text((d.format_amps)(self.channels[index].measure().1)),
+            Op::MeasureVolts => text((d.format_volts)(
+                self.channels[index].measure(self.drawn[index]).0,
+            )),
+            Op::MeasureAmps => text((d.format_amps)(
+                self.channels[index].measure(self.drawn[index]).1,
+            )),
             Op::SetOvp => {
                 self.set(index, number, d.max_volts * 1.1, |c, v| c.ovp = Some(v));
                 None
@@ -195,6 +202,15 @@ impl Protocol for Instrument {
         self.channels
             .get(usize::from(channel).checked_sub(1)?)
             .copied()
+    }
+
+    fn set_drawn(&mut self, channel: u8, amps: f64) {
+        if let Some(drawn) = usize::from(channel)
+            .checked_sub(1)
+            .and_then(|i| self.drawn.get_mut(i))
+        {
+            *drawn = Some(amps);
+        }
     }
 
     fn latency(&self) -> Duration {

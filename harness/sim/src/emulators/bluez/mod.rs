@@ -26,6 +26,8 @@ use tokio::runtime::Handle;
 use objects::{Adapter, DEVICE1, Device, changed, device_path};
 use radio::Radio;
 
+/// Where btleplug (and so the BlueZ driver) finds the system bus.
+const PRIVATE_BUS_ENV: &str = "DBUS_SYSTEM_BUS_ADDRESS";
 /// How long the adapter listens per look while discovering (rig time).
 const LISTEN_WINDOW: Duration = Duration::from_millis(500);
 /// How long the thread waits for D-Bus traffic between looks.
@@ -45,10 +47,25 @@ pub struct BluezEmulator {
 }
 
 impl BluezEmulator {
+    /// For an emulated rig: BlueZ with `adapter` on the bus `DBUS_SYSTEM_BUS_ADDRESS` names, which
+    /// must be set (a private bus: the real system bus's BlueZ is not to be taken over), over
+    /// `central` on the current tokio runtime.
+    pub fn on_private_bus(adapter: &str, central: Box<dyn Central>) -> Result<Self, String> {
+        let address = std::env::var(PRIVATE_BUS_ENV).map_err(|_| {
+            format!(
+                "an emulated BlueZ needs a private D-Bus bus: start one with `dbus-daemon \
+                 --session --print-address --fork` and set {PRIVATE_BUS_ENV} to the address it prints"
+            )
+        })?;
+        Self::start(&address, adapter, central, &Handle::current())
+            .map_err(|e| format!("cannot emulate BlueZ on {address}: {e}"))
+    }
+
     /// Connects to the bus at `bus_address` (e.g. `unix:path=/tmp/…/bus`), takes `org.bluez`
-    /// and exports adapter `hci0`, whose radio is `central` served on `handle`'s runtime.
+    /// and exports `adapter` (e.g. `hci0`), whose radio is `central` served on `handle`'s runtime.
     pub fn start(
         bus_address: &str,
+        adapter: &str,
         central: Box<dyn Central>,
         handle: &Handle,
     ) -> Result<Self, dbus::Error> {
@@ -62,7 +79,7 @@ impl BluezEmulator {
         cr.insert("/", &[manager], ());
         let adapter_iface = objects::register_adapter(&mut cr, radio.clone());
         let device_iface = objects::register_device(&mut cr, radio.clone());
-        let adapter = dbus::Path::from("/org/bluez/hci0");
+        let adapter = dbus::Path::from(format!("/org/bluez/{adapter}"));
         cr.insert(
             adapter.clone(),
             &[adapter_iface],
