@@ -1,6 +1,7 @@
 //! The BlueZ central driver against python-dbusmock's `bluez5` template, a second opinion on
 //! BlueZ's D-Bus API beside our own emulator: `hil rig check` on an absent, present and
-//! powered-off adapter, and a scan / pair / forget through btleplug.
+//! powered-off adapter, and a scan / pair / forget through btleplug, and the adapter removed
+//! mid-scan.
 //!
 //! As in `bluez.rs`, the driver runs in a child process whose system bus is the private one.
 
@@ -225,4 +226,22 @@ fn child_scan_pair_forget() {
         .unwrap();
     assert_eq!(outcome, LinkOutcome::Bonded);
     runtime.block_on(phone.forget("ring")).unwrap();
+
+    // The mock's adapter is removed mid-scan (RemoveAdapter): a rig error naming the adapter.
+    let unplug = std::thread::spawn(|| {
+        std::thread::sleep(Duration::from_millis(300));
+        let bus = Connection::new_system().unwrap();
+        let root = bus.with_proxy("org.bluez", "/", Duration::from_secs(5));
+        let () = root
+            .method_call("org.bluez.Mock", "RemoveAdapter", ("hci0",))
+            .unwrap();
+    });
+    let error = runtime
+        .block_on(phone.pair("ring", Duration::from_secs(5)))
+        .unwrap_err();
+    assert!(
+        error.message.contains("no Bluetooth adapter `hci0`"),
+        "{error}"
+    );
+    unplug.join().unwrap();
 }
