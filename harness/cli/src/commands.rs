@@ -127,7 +127,7 @@ pub fn run_command(args: &RunArgs) -> u8 {
         } else {
             SnapshotMode::WritePending
         },
-        interrupt: stop_on_signals(),
+        interrupt: stop_on_signals("the rig goes to its safe state and the reports are written"),
         quarantine,
         instrument_retries: args.retries,
     };
@@ -341,9 +341,9 @@ fn lock_rig(rig: &hil_scenario::Rig) -> Result<RigLock, u8> {
     Ok(lock)
 }
 
-/// Ctrl-C and SIGTERM stop the run cleanly: the scenario in progress goes through safe state and
-/// its report, and the rest is reported ABORTED.
-fn stop_on_signals() -> Interrupt {
+/// Ctrl-C and SIGTERM stop a command cleanly (a run: the scenario in progress goes through safe
+/// state and its report, and the rest is reported ABORTED); `then` says what happens next.
+pub(crate) fn stop_on_signals(then: &'static str) -> Interrupt {
     use signal_hook::consts::{SIGINT, SIGTERM};
     let interrupt = Interrupt::default();
     match signal_hook::iterator::Signals::new([SIGINT, SIGTERM]) {
@@ -356,9 +356,7 @@ fn stop_on_signals() -> Interrupt {
                     } else {
                         "SIGTERM"
                     };
-                    eprintln!(
-                        "hil: {name}: stopping; the rig goes to its safe state and the reports are written"
-                    );
+                    eprintln!("hil: {name}: stopping; {then}");
                     raise.raise(name);
                 }
             });

@@ -4,8 +4,11 @@
 use std::io::Write;
 use std::path::Path;
 
+use std::time::Duration;
+
+use hil_rig::drivers::SerialConsole;
 use hil_rig::drivers::bluez::{DEFAULT_ADAPTER, check_adapter};
-use hil_scenario::{Driver, Instrument, Rig};
+use hil_scenario::{ConsolePort, Driver, Instrument, Rig};
 
 use crate::catalog::CatalogError;
 use crate::commands::config_error;
@@ -31,11 +34,27 @@ pub fn rig_check(path: &Path) -> u8 {
             instrument.driver.name()
         );
     }
+    let consoles: Vec<_> = rig
+        .devices
+        .values()
+        .filter_map(|d| Some((d.name.as_str(), d.console.as_ref()?)))
+        .collect();
+    for (device, console) in &consoles {
+        let (status, detail) = check_console(device, console);
+        if status == "ERROR" {
+            failed += 1;
+        }
+        let _ = writeln!(
+            stdout,
+            "{status:<5}  {device:<12} {:<18} {detail}",
+            "console"
+        );
+    }
+    let checked = rig.instruments.len() + consoles.len();
     let _ = writeln!(
         stdout,
-        "hil: {} of {} instrument(s) OK on rig `{}`",
-        rig.instruments.len() - failed,
-        rig.instruments.len(),
+        "hil: {} of {checked} instrument(s) and console(s) OK on rig `{}`",
+        checked - failed,
         rig.name
     );
     if failed == 0 { EXIT_PASS } else { EXIT_FAIL }
@@ -57,6 +76,49 @@ fn check(rig: &Rig, instrument: &Instrument) -> (&'static str, String) {
         Ok(readback) => ("OK", format!("{port}: {readback}")),
         Err(e) => ("ERROR", e.message),
     }
+}
+
+/// How long a console is listened to for a first line.
+const LISTEN: Duration = Duration::from_secs(1);
+
+/// A device's console opens, and what it says in the first second is readable: a silent one is
+/// fine (the device may be off), line noise means a wrong baud rate.
+fn check_console(device: &str, console: &ConsolePort) -> (&'static str, String) {
+    let mut reader = match SerialConsole::open(device, &console.port, console.baud) {
+        Ok(reader) => reader,
+        Err(e) => return ("ERROR", e.message),
+    };
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(e) => return ("ERROR", e.to_string()),
+    };
+    let first = runtime.block_on(async { tokio::time::timeout(LISTEN, reader.next_line()).await });
+    let port = &console.port;
+    match first {
+        Err(_) => ("OK", format!("{port}: silent for {LISTEN:?} (device off?)")),
+        Ok(Err(e)) => ("ERROR", e.message),
+        Ok(Ok(None)) => ("ERROR", format!("{port}: closed at once")),
+        Ok(Ok(Some(line))) if looks_like_noise(&line.text) => (
+            "ERROR",
+            format!(
+                "{port}: unreadable at {} baud: {:?} (wrong `baud`?)",
+                console.baud, line.text
+            ),
+        ),
+        Ok(Ok(Some(line))) => ("OK", format!("{port}: {:?}", line.text)),
+    }
+}
+
+/// Mostly bytes that are not text: what a UART read at the wrong baud rate gives.
+fn looks_like_noise(line: &str) -> bool {
+    let odd = line
+        .chars()
+        .filter(|c| *c == '\u{fffd}' || (c.is_control() && *c != '\t'))
+        .count();
+    odd * 4 > line.chars().count()
 }
 
 /// An emulated instrument is checked like a real one, against its emulator: the driver's half.

@@ -89,3 +89,63 @@ fn rig_check_checks_each_emulated_instrument_through_its_real_driver() {
         assert!(stdout.contains(line), "{line:?} in {stdout}");
     }
 }
+
+/// `hil sim serve` keeps an emulated rig's world up for any client: here the real Rigol driver,
+/// as a bench script would use it, switches the lock's supply on and the lock boots.
+#[test]
+fn sim_serve_gives_each_emulator_a_pty_and_prints_the_devices_consoles() {
+    use std::io::{BufRead, BufReader};
+    use std::process::{Command, Stdio};
+
+    let mut serve = Command::new(env!("CARGO_BIN_EXE_hil"))
+        .args(["sim", "serve", "--rig", "rigs/emulated.toml"])
+        .current_dir(common::repo())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdout = BufReader::new(serve.stdout.take().unwrap()).lines();
+    let mut next_line = || stdout.next().expect("hil sim serve still prints").unwrap();
+    let mut psu_port = None;
+    loop {
+        let line = next_line();
+        let words: Vec<&str> = line.split_whitespace().collect();
+        if let ["psu", "rigol-dp800", port] = words[..] {
+            psu_port = Some(port.to_string());
+        }
+        if line.starts_with("hil: serving rig `emulated`") {
+            break;
+        }
+    }
+    let psu_port = psu_port.expect("the supply's pty is printed");
+
+    let mut psu = hil_rig::drivers::open(&hil_scenario::Instrument {
+        name: "psu".into(),
+        driver: hil_scenario::Driver::RigolDp800,
+        channels: 3,
+        port: Some(psu_port),
+        baud: None,
+        emulated: false,
+        safe_db: None,
+        adapter: None,
+    })
+    .unwrap();
+    assert!(psu.identify().unwrap().contains("DP832"));
+    let setpoint = hil_scenario::Setpoint {
+        volts: 6.0,
+        amps: 1.0,
+        series_ohms: None,
+    };
+    psu.apply(2, setpoint).unwrap();
+    let booted = (0..50)
+        .map(|_| next_line())
+        .any(|line| line.contains("lock | *** Booting lock-fw"));
+    assert!(booted, "the lock boots on the served supply");
+
+    // SIGTERM ends it cleanly.
+    Command::new("kill")
+        .args(["-TERM", &serve.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(serve.wait().unwrap().success());
+}

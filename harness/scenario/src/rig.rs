@@ -132,6 +132,10 @@ pub enum Driver {
     KoradKa3005p,
     /// Riden RD6006/RD6012/RD6018/RD6024: Modbus RTU registers.
     RidenRd60xx,
+    /// Keithley 2281S-20-6 in its battery-simulator function: SCPI; a cell's open-circuit
+    /// voltage with a series resistance, like the virtual supply.
+    #[serde(rename = "keithley-2281s")]
+    Keithley2281s,
     /// Numato Lab USB relay modules (1–32 channels): ASCII commands with echo, contacts read back.
     NumatoRelay,
     /// LCUS-type USB relay boards (CH340): 4-byte binary frames, no readback.
@@ -156,6 +160,7 @@ impl Driver {
             Driver::KeysightE36300 => "keysight-e36300",
             Driver::KoradKa3005p => "korad-ka3005p",
             Driver::RidenRd60xx => "riden-rd60xx",
+            Driver::Keithley2281s => "keithley-2281s",
             Driver::NumatoRelay => "numato-relay",
             Driver::LcusRelay => "lcus-relay",
             Driver::MinicircuitsRcdat => "minicircuits-rcdat",
@@ -176,6 +181,7 @@ impl Driver {
             | Driver::KeysightE36300
             | Driver::KoradKa3005p
             | Driver::RidenRd60xx
+            | Driver::Keithley2281s
             | Driver::NumatoRelay
             | Driver::LcusRelay
             | Driver::MinicircuitsRcdat
@@ -192,6 +198,7 @@ impl Driver {
                 | Driver::KeysightE36300
                 | Driver::KoradKa3005p
                 | Driver::RidenRd60xx
+                | Driver::Keithley2281s
         )
     }
 
@@ -216,6 +223,7 @@ impl Driver {
             | Driver::KeysightE36300
             | Driver::KoradKa3005p
             | Driver::RidenRd60xx
+            | Driver::Keithley2281s
             | Driver::NumatoRelay
             | Driver::LcusRelay
             | Driver::MinicircuitsRcdat => &[],
@@ -240,7 +248,7 @@ impl Driver {
 
     /// Whether the instrument can put a resistance in series with its output.
     pub fn has_series_resistance(self) -> bool {
-        matches!(self, Driver::VirtualPsu)
+        matches!(self, Driver::VirtualPsu | Driver::Keithley2281s)
     }
 
     /// Channels when the rig file does not say.
@@ -248,7 +256,7 @@ impl Driver {
         match self {
             Driver::VirtualPsu | Driver::SiglentSpd3303x => 2,
             Driver::RigolDp800 | Driver::KeysightE36300 => 3,
-            Driver::KoradKa3005p | Driver::RidenRd60xx => 1,
+            Driver::KoradKa3005p | Driver::RidenRd60xx | Driver::Keithley2281s => 1,
             Driver::VirtualRelay | Driver::NumatoRelay => 4,
             Driver::LcusRelay => 1,
             Driver::VirtualCentral
@@ -275,6 +283,7 @@ impl Driver {
             | Driver::KeysightE36300
             | Driver::KoradKa3005p
             | Driver::RidenRd60xx
+            | Driver::Keithley2281s
             | Driver::NumatoRelay
             | Driver::LcusRelay
             | Driver::Bluez => None,

@@ -322,3 +322,89 @@ fn a_broken_log_rule_is_located_in_the_rules_file() {
         "{errors:#?}"
     );
 }
+
+/// A real ring on a bench supply, with room for a worn cell's resistance.
+const CELL_BENCH: &str = r#"name = "cell-bench"
+
+[instrument.cell]
+driver = "DRIVER"
+port = "/dev/ttyUSB0"
+
+[device.ring]
+profile = "PROFILES/ring-fw-2.1.toml"
+power = { instrument = "cell", max_volts = 4.25, max_amps = 0.5, max_series_ohms = 5.0 }
+"#;
+
+const WORN_CELL: &str = r#"id = "T02"
+failure = "F01"
+title = "worn cell"
+needs = ["ring.power"]
+
+[[reproduce]]
+power = { device = "ring", volts = 3.62, series_ohms = OHMS }
+"#;
+
+#[rstest]
+#[case::battery_simulator("keithley-2281s", "1.0", None)]
+#[case::battery_simulator_at_the_limit("keithley-2281s", "5.0", None)]
+#[case::battery_simulator_over_the_limit(
+    "keithley-2281s",
+    "50.0",
+    Some("series_ohms = 50 is outside 0..=5")
+)]
+#[case::plain_supply(
+    "rigol-dp800",
+    "1.0",
+    Some("`cell` (rigol-dp800) cannot emulate series resistance")
+)]
+fn series_resistance_is_planned_only_where_an_instrument_can_add_it(
+    #[case] driver: &str,
+    #[case] ohms: &str,
+    #[case] refusal: Option<&str>,
+) {
+    let dir = tempfile::tempdir().unwrap();
+    let profiles = repo().join("fixtures/profiles");
+    let rig = CELL_BENCH
+        .replace("DRIVER", driver)
+        .replace("PROFILES", &profiles.display().to_string());
+    let rig = Rig::load(&write(dir.path(), "rig.toml", &rig)).unwrap();
+    let path = write(dir.path(), "s.toml", &WORN_CELL.replace("OHMS", ohms));
+
+    let planned = Scenario::load(&path).unwrap().plan(&rig);
+
+    match (planned, refusal) {
+        (Ok(_), None) => {}
+        (Err(PlanError::Invalid(e)), Some(message)) => {
+            let expected = format!("{}:7:56: ", path.display());
+            assert!(
+                e.errors
+                    .iter()
+                    .map(ToString::to_string)
+                    .any(|e| e.starts_with(&expected) && e.contains(message)),
+                "expected an error at {expected} containing {message:?}, got {e:#?}"
+            );
+        }
+        (other, _) => panic!("expected {refusal:?}, got {other:?}"),
+    }
+}
+
+/// The example rigs in `rigs/` are what people copy: every one must load.
+#[test]
+fn every_rig_in_the_repository_loads() {
+    let mut loaded = Vec::new();
+    for entry in std::fs::read_dir(repo().join("rigs")).unwrap() {
+        let path = entry.unwrap().path();
+        if path.extension().is_some_and(|e| e == "toml") {
+            if let Err(e) = Rig::load(&path) {
+                panic!("{} does not load: {e:?}", path.display());
+            }
+            loaded.push(path.file_name().unwrap().to_string_lossy().into_owned());
+        }
+    }
+    loaded.sort();
+    assert!(
+        loaded.contains(&"bench-2281s.toml".to_string()),
+        "{loaded:?}"
+    );
+    assert!(loaded.contains(&"virtual.toml".to_string()), "{loaded:?}");
+}

@@ -238,6 +238,7 @@ pub fn start_world(rig: &hil_scenario::Rig, seed: u64) -> World {
             | Driver::KeysightE36300
             | Driver::KoradKa3005p
             | Driver::RidenRd60xx
+            | Driver::Keithley2281s
             | Driver::NumatoRelay
             | Driver::LcusRelay
             | Driver::MinicircuitsRcdat

@@ -76,6 +76,7 @@ impl RidenRegisters {
             amps: f64::from(self.registers[AMPS_SET]) / AMPS_SCALE,
             on: self.registers[OUTPUT] == 1,
             ovp: Some(f64::from(self.registers[OVP]) / VOLTS_SCALE),
+            series_ohms: 0.0,
         }
     }
 }

@@ -39,7 +39,7 @@ impl Wiring {
                 Supply {
                     on: true,
                     volts: output.volts,
-                    series_ohms: 0.0,
+                    series_ohms: output.series_ohms,
                     amps_limit: output.amps,
                 }
             } else {
