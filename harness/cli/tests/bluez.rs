@@ -148,34 +148,12 @@ fn set_powered(bus: &Bus, on: bool) {
         .unwrap();
 }
 
-/// Runs the ignored test `name` of this binary in a child whose system bus is `bus`.
-fn in_child(name: &str, bus: &Bus, env: &[(&str, &str)]) {
-    let output = Command::new(std::env::current_exe().unwrap())
-        .args([
-            "--exact",
-            name,
-            "--ignored",
-            "--nocapture",
-            "--test-threads=1",
-        ])
-        .env(BUS_ENV, &bus.address)
-        .envs(env.iter().copied())
-        .current_dir(repo())
-        .output()
-        .unwrap();
-    let (stdout, stderr) = (text(&output.stdout), text(&output.stderr));
-    assert!(
-        output.status.success() && stdout.contains("1 passed"),
-        "{name} failed in its child:\n{stdout}\n{stderr}"
-    );
-}
-
 #[test]
 fn the_driver_reports_bluez_and_adapter_failures_as_rig_errors() {
     let Some(bus) = Bus::start(Policy::Open) else {
         return;
     };
-    in_child("child_driver_error_paths", &bus, &[]);
+    bus::in_child("child_driver_error_paths", &bus);
 }
 
 /// The bus the parent gave this child.
@@ -283,7 +261,7 @@ fn rig_check_checks_an_emulated_bluez_through_the_driver() {
 }
 
 #[test]
-#[ignore = "runs in a child process with a private system bus (see in_child)"]
+#[ignore = "runs in a child process with a private system bus (see bus::in_child)"]
 fn child_driver_error_paths() {
     use hil_rig::drivers::bluez::BluezCentral;
     use hil_rig::{Central, LinkFailure, LinkOutcome};

@@ -14,7 +14,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use bus::{Bus, Policy};
-use common::{repo, text};
+use common::text;
 use dbus::blocking::Connection;
 
 const BUS_ENV: &str = "DBUS_SYSTEM_BUS_ADDRESS";
@@ -170,22 +170,7 @@ fn btleplug_scans_pairs_and_forgets_on_dbusmock() {
         return;
     };
     mock.add_adapter_and_ring();
-    let output = Command::new(std::env::current_exe().unwrap())
-        .args([
-            "--exact",
-            "child_scan_pair_forget",
-            "--ignored",
-            "--nocapture",
-        ])
-        .env(BUS_ENV, &bus.address)
-        .current_dir(repo())
-        .output()
-        .unwrap();
-    let (stdout, stderr) = (text(&output.stdout), text(&output.stderr));
-    assert!(
-        output.status.success() && stdout.contains("1 passed"),
-        "the child failed:\n{stdout}\n{stderr}"
-    );
+    bus::in_child("child_scan_pair_forget", &bus);
     // The driver's RemoveDevice reached the mock: the ring is gone from BlueZ.
     let ring = format!("/org/bluez/hci0/dev_{}", RING.replace(':', "_"));
     let introspect = mock

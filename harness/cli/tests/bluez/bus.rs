@@ -129,6 +129,24 @@ impl Bus {
     }
 }
 
+/// Runs the ignored test `name` of this test binary in a child whose system bus is `bus` (the
+/// driver finds the bus only in its environment, and tests cannot set their own).
+pub fn in_child(name: &str, bus: &Bus) {
+    let output = Command::new(std::env::current_exe().unwrap())
+        .args(["--exact", name, "--ignored", "--nocapture"])
+        .env("DBUS_SYSTEM_BUS_ADDRESS", &bus.address)
+        .output()
+        .unwrap();
+    let (stdout, stderr) = (
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr),
+    );
+    assert!(
+        output.status.success() && stdout.contains("1 passed"),
+        "{name} failed in its child:\n{stdout}\n{stderr}"
+    );
+}
+
 /// The virtual rig's world on a wall-clock runtime of its own thread; runs until dropped.
 pub struct World {
     pub handle: Handle,
