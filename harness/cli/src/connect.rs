@@ -1,7 +1,8 @@
 //! Connecting a rig for a run: the virtual rig's models from the simulator, real instruments over
 //! their serial ports, and the host's Bluetooth through BlueZ: supplies identified and with
 //! over-voltage protection armed at each device's limit, relay contacts across buttons released,
-//! attenuators identified, device consoles read from, all before any step runs.
+//! attenuators identified, central dongles' stacks up, device consoles read from, all before any
+//! step runs.
 
 use std::time::Duration;
 
@@ -9,7 +10,7 @@ use async_trait::async_trait;
 use hil_rig::drivers::bluez::{BluezCentral, DEFAULT_ADAPTER};
 use hil_rig::drivers::{
     AsyncAttenuator, AsyncPsu, AsyncRelay, SerialConsole, SerialRelay, SerialSupply,
-    SerialTransport,
+    SerialTransport, ShellCentral, ShellDongle,
 };
 use hil_rig::{
     Advertisement, Attenuator, Central, CommandOutcome, Console, DeviceCommand, LinkOutcome,
@@ -54,6 +55,14 @@ pub fn connect(rig: &Rig, seed: u64) -> hil_rig::Rig {
                 Err(cause) => Box::new(Unavailable(cause)),
             };
             connected.relays.insert(name, relay);
+        } else if instrument.driver.is_central() {
+            // Its stack comes up at the first call, on the blocking pool: the emulated rig's
+            // dongle answers from this runtime's tasks.
+            let central: Box<dyn Central> = match reached.and_then(|i| ShellCentral::open(&i)) {
+                Ok(dongle) => Box::new(ShellDongle::new(dongle)),
+                Err(cause) => Box::new(Unavailable(cause)),
+            };
+            connected.centrals.insert(name, central);
         } else if instrument.driver.is_attenuator() {
             let attenuator: Box<dyn Attenuator> = match reached.and_then(|i| open_identified(&i)) {
                 Ok(attenuator) => Box::new(attenuator),
@@ -151,20 +160,13 @@ impl Attenuator for Unavailable {
 }
 
 #[async_trait]
-impl Console for Unavailable {
-    async fn read_line(&mut self) -> Result<Option<String>, RigError> {
-        Err(self.0.clone())
-    }
-}
-
-#[async_trait]
 impl Central for Unavailable {
     fn name(&self) -> &str {
         &self.0.instrument
     }
 
     fn address(&self) -> &str {
-        ""
+        "unavailable"
     }
 
     async fn pair(&mut self, _device: &str, _deadline: Duration) -> Result<LinkOutcome, RigError> {
@@ -197,6 +199,13 @@ impl Central for Unavailable {
         _command: DeviceCommand,
         _deadline: Duration,
     ) -> Result<CommandOutcome, RigError> {
+        Err(self.0.clone())
+    }
+}
+
+#[async_trait]
+impl Console for Unavailable {
+    async fn read_line(&mut self) -> Result<Option<String>, RigError> {
         Err(self.0.clone())
     }
 }

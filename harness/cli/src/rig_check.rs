@@ -67,6 +67,9 @@ fn check(rig: &Rig, instrument: &Instrument) -> (&'static str, String) {
     if instrument.emulated && instrument.driver == Driver::Bluez {
         return check_emulated_bluez(rig, instrument);
     }
+    if instrument.emulated && instrument.driver.is_central() {
+        return check_emulated_central(rig, instrument);
+    }
     if instrument.emulated {
         return check_emulated(instrument);
     }
@@ -136,6 +139,39 @@ fn check_emulated(instrument: &Instrument) -> (&'static str, String) {
         Ok(readback) => ("OK", format!("(emulated) {readback}")),
         Err(e) => ("ERROR", format!("(emulated) {}", e.message)),
     }
+}
+
+/// An emulated central's radio is the simulated world's: the world runs while it is checked.
+fn check_emulated_central(rig: &Rig, instrument: &Instrument) -> (&'static str, String) {
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(e) => return ("ERROR", format!("cannot start the simulated world: {e}")),
+    };
+    let world_runtime = runtime.handle().clone();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let world_thread = std::thread::spawn(move || runtime.block_on(stopped));
+    let mut world = world_runtime.block_on(async { hil_sim::start_world(rig, 1) });
+    let checked = match world.emulators.remove(&instrument.name) {
+        Some(Ok(emulator)) => {
+            let on_pty = Instrument {
+                port: Some(emulator.port().to_string()),
+                ..instrument.clone()
+            };
+            match hil_rig::drivers::check(&on_pty) {
+                Ok(readback) => ("OK", format!("(emulated) {readback}")),
+                Err(e) => ("ERROR", format!("(emulated) {}", e.message)),
+            }
+        }
+        Some(Err(e)) => ("ERROR", format!("cannot start its emulator: {e}")),
+        None => ("ERROR", "no emulator for this driver".into()),
+    };
+    drop(world);
+    drop(stop);
+    let _ = world_thread.join();
+    checked
 }
 
 /// An emulated BlueZ needs the simulated devices behind its radio: the rig's world is started for

@@ -102,6 +102,11 @@ pub struct InstrumentSpec {
     pub baud: Option<u32>,
     /// An attenuator's setting in the rig's safe state (applied after every scenario).
     pub safe_db: Option<Spanned<f64>>,
+    /// A shell dongle's dialect: a shell profile, relative to the rig file.
+    pub profile: Option<Spanned<String>>,
+    /// Devices a central dongle reaches, each by its advertised name or its address
+    /// (`AA:BB:CC:DD:EE:FF`). Without it, every BLE device by its name in the rig.
+    pub reach: Option<BTreeMap<String, Spanned<String>>>,
     /// The host's Bluetooth adapter a BlueZ central uses, e.g. `hci0`.
     pub adapter: Option<Spanned<String>>,
 }
@@ -144,6 +149,9 @@ pub enum Driver {
     MinicircuitsRcdat,
     /// The host's own Bluetooth adapter as the phone, through BlueZ (btleplug); no port.
     Bluez,
+    /// A central dongle running a Bluetooth shell on its UART (Zephyr's `bt` shell), described
+    /// by a shell profile.
+    BtShellDongle,
 }
 
 impl Driver {
@@ -165,6 +173,7 @@ impl Driver {
             Driver::LcusRelay => "lcus-relay",
             Driver::MinicircuitsRcdat => "minicircuits-rcdat",
             Driver::Bluez => "bluez",
+            Driver::BtShellDongle => "bt-shell-dongle",
         }
     }
 
@@ -185,6 +194,7 @@ impl Driver {
             | Driver::NumatoRelay
             | Driver::LcusRelay
             | Driver::MinicircuitsRcdat
+            | Driver::BtShellDongle
             | Driver::Bluez => false,
         }
     }
@@ -205,14 +215,18 @@ impl Driver {
     pub fn is_central(self) -> bool {
         matches!(
             self,
-            Driver::VirtualCentral | Driver::VirtualHub | Driver::VirtualNfcCloner | Driver::Bluez
+            Driver::VirtualCentral
+                | Driver::VirtualHub
+                | Driver::VirtualNfcCloner
+                | Driver::BtShellDongle
+                | Driver::Bluez
         )
     }
 
     /// Transports a central instrument can reach devices over.
     pub fn transports(self) -> &'static [Transport] {
         match self {
-            Driver::VirtualCentral | Driver::Bluez => &[Transport::Ble],
+            Driver::VirtualCentral | Driver::BtShellDongle | Driver::Bluez => &[Transport::Ble],
             Driver::VirtualHub => &[Transport::Ble, Transport::Nfc, Transport::Zwave],
             Driver::VirtualNfcCloner => &[Transport::Nfc],
             Driver::VirtualPsu
@@ -228,6 +242,12 @@ impl Driver {
             | Driver::LcusRelay
             | Driver::MinicircuitsRcdat => &[],
         }
+    }
+
+    /// A central that scans, pairs and connects but has no application layer: no commands,
+    /// firmware updates or soaks (a shell dongle).
+    pub fn links_only(self) -> bool {
+        matches!(self, Driver::BtShellDongle)
     }
 
     /// A central that can only replay recorded credentials (`command`), not pair or connect.
@@ -264,6 +284,7 @@ impl Driver {
             | Driver::VirtualNfcCloner
             | Driver::VirtualAttenuator
             | Driver::MinicircuitsRcdat
+            | Driver::BtShellDongle
             | Driver::Bluez => 0,
         }
     }
@@ -286,6 +307,7 @@ impl Driver {
             | Driver::Keithley2281s
             | Driver::NumatoRelay
             | Driver::LcusRelay
+            | Driver::BtShellDongle
             | Driver::Bluez => None,
         }
     }

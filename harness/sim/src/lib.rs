@@ -147,21 +147,12 @@ pub fn start_world(rig: &hil_scenario::Rig, seed: u64) -> World {
         console::supervise(device.name.clone(), tokio::spawn(sim.run()), crash);
     }
 
-    let virtual_central = |name: String, role: Role| {
-        let device_links = links
-            .iter()
-            .map(|(device, link): (&String, &DeviceLink)| (device.clone(), link.clone()))
-            .collect();
-        let address = address(seed, &name);
-        let seed = seed ^ u64::from(role == Role::Hub);
-        VirtualCentral::new(name, role, address, device_links, radio.clone(), seed)
-    };
     let mut emulators = BTreeMap::new();
     for instrument in rig.instruments.values() {
         let name = instrument.name.clone();
         if instrument.emulated && instrument.driver == Driver::Bluez {
             // BlueZ on a private D-Bus bus, its radio a virtual phone of its own.
-            let phone = Box::new(virtual_central(name.clone(), Role::Phone));
+            let phone = Box::new(virtual_central(&name, Role::Phone, &links, &radio, seed));
             let adapter = instrument.adapter.as_deref().unwrap_or("hci0");
             match BluezEmulator::on_private_bus(adapter, phone) {
                 Ok(bluez) => out.emulators.push(Box::new(bluez)),
@@ -183,9 +174,15 @@ pub fn start_world(rig: &hil_scenario::Rig, seed: u64) -> World {
                     .collect(),
                 radio: instrument.driver.is_attenuator().then(|| radio.clone()),
             };
-            let emulator = Emulator::start_wired(instrument.driver, wiring).and_then(|e| {
-                e.ok_or_else(|| std::io::Error::other("no emulator for this driver"))
-            });
+            let emulator = if instrument.driver == Driver::BtShellDongle {
+                // The dongle's radio is a phone of the world's.
+                let phone = virtual_central(&name, Role::Phone, &links, &radio, seed);
+                Emulator::start_central(Box::new(phone), tokio::runtime::Handle::current())
+            } else {
+                Emulator::start_wired(instrument.driver, wiring).and_then(|e| {
+                    e.ok_or_else(|| std::io::Error::other("no emulator for this driver"))
+                })
+            };
             emulators.insert(name, emulator);
             continue;
         }
@@ -229,7 +226,7 @@ pub fn start_world(rig: &hil_scenario::Rig, seed: u64) -> World {
                 } else {
                     Role::Phone
                 };
-                let central = virtual_central(name.clone(), role);
+                let central = virtual_central(&name, role, &links, &radio, seed);
                 out.centrals.insert(name, Box::new(central));
             }
             // Real instruments are reached through `hil_rig::drivers`, not simulated here.
@@ -242,6 +239,7 @@ pub fn start_world(rig: &hil_scenario::Rig, seed: u64) -> World {
             | Driver::NumatoRelay
             | Driver::LcusRelay
             | Driver::MinicircuitsRcdat
+            | Driver::BtShellDongle
             | Driver::Bluez => {}
         }
     }
@@ -249,6 +247,24 @@ pub fn start_world(rig: &hil_scenario::Rig, seed: u64) -> World {
         rig: out,
         emulators,
     }
+}
+
+/// A phone or hub that reaches every device over the radio path.
+fn virtual_central(
+    name: &str,
+    role: Role,
+    links: &BTreeMap<String, DeviceLink>,
+    radio: &RadioPath,
+    seed: u64,
+) -> VirtualCentral {
+    VirtualCentral::new(
+        name.to_string(),
+        role,
+        address(seed, name),
+        links.clone(),
+        radio.clone(),
+        seed ^ u64::from(role == Role::Hub),
+    )
 }
 
 /// A channel with nothing connected: it draws no current.

@@ -7,6 +7,7 @@ use hil_scenario::{Driver, Instrument};
 
 use super::attenuator::{self, Rcdat};
 use super::bluez;
+use super::dongle::{self, ShellCentral};
 use super::model::model_of;
 use super::psu::Psu;
 use super::relay::{SerialRelay, relay_model_of};
@@ -20,6 +21,7 @@ pub fn default_baud(driver: Driver) -> Option<u32> {
     match driver {
         Driver::RidenRd60xx => Some(riden::DEFAULT_BAUD),
         Driver::MinicircuitsRcdat => Some(attenuator::DEFAULT_BAUD),
+        Driver::BtShellDongle => Some(dongle::DEFAULT_BAUD),
         other => model_of(other)
             .map(|model| model.default_baud)
             .or_else(|| relay_model_of(other).map(|model| model.default_baud)),
@@ -88,7 +90,9 @@ pub fn check(instrument: &Instrument) -> Result<String, RigError> {
     if driver == Driver::Bluez {
         return check_bluez(instrument);
     }
-    let line = if driver.is_relay() {
+    let line = if driver == Driver::BtShellDongle {
+        ShellCentral::open(instrument).and_then(|mut dongle| dongle.describe())
+    } else if driver.is_relay() {
         check_relay(instrument)
     } else if driver.is_attenuator() {
         let mut attenuator = open_attenuator(instrument)?;

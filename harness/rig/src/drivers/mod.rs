@@ -3,7 +3,8 @@
 //!
 //! `Psu` speaks every command-based supply in `model.rs` (SCPI, Korad, the 2281S battery simulator)
 //! from a table per model; `RidenPsu` speaks the Riden's Modbus registers; `SerialRelay` every relay board in `relay.rs`;
-//! `Rcdat` the Mini-Circuits attenuators. All run over any `Transport`; `Blocking` puts each behind
+//! `Rcdat` the Mini-Circuits attenuators; `ShellCentral` a central dongle over its Bluetooth shell.
+//! All run over any `Transport`; `Blocking` puts each behind
 //! its async capability trait. Tests drive them against `hil_sim::emulators` on real ptys.
 
 mod attenuator;
@@ -11,19 +12,22 @@ mod blocking;
 pub mod bluez;
 mod check;
 mod console;
+mod dongle;
 pub mod modbus;
 mod model;
 mod psu;
 mod relay;
 mod riden;
+mod shell;
 mod supply;
 mod transport;
 mod wire;
 
 pub use attenuator::Rcdat;
-pub use blocking::{AsyncAttenuator, AsyncPsu, AsyncRelay, Blocking};
+pub use blocking::{AsyncAttenuator, AsyncPsu, AsyncRelay, Blocking, ShellDongle};
 pub use check::{check, default_baud, open, open_attenuator, open_relay};
 pub use console::{ConsoleLine, LONGEST_LINE, LineSplitter, SerialConsole};
+pub use dongle::ShellCentral;
 pub use model::{
     KEITHLEY_2281S, KEYSIGHT_E36300, KORAD_KA3005P, Model, OutputQuery, Ovp, RIGOL_DP800,
     SIGLENT_SPD3303X, Simulator, model_of,
@@ -31,5 +35,6 @@ pub use model::{
 pub use psu::{DEFAULT_TIMEOUT, Psu};
 pub use relay::{LCUS, NUMATO, RelayModel, SerialRelay, relay_model_of};
 pub use riden::RidenPsu;
+pub use shell::ANSWER_TIMEOUT as SHELL_ANSWER_TIMEOUT;
 pub use supply::SerialSupply;
 pub use transport::{Framing, OpenError, SerialTransport, Transport, TransportError, read_answer};

@@ -254,6 +254,7 @@ pub fn model_of(driver: Driver) -> Option<&'static Model> {
         | Driver::NumatoRelay
         | Driver::LcusRelay
         | Driver::MinicircuitsRcdat
+        | Driver::BtShellDongle
         | Driver::Bluez => None,
     }
 }

@@ -369,6 +369,7 @@ pub fn dialect_of(driver: Driver) -> Option<&'static Dialect> {
         | Driver::NumatoRelay
         | Driver::LcusRelay
         | Driver::MinicircuitsRcdat
+        | Driver::BtShellDongle
         | Driver::Bluez => None,
     }
 }

@@ -23,8 +23,9 @@ use dbus_crossroads::{Crossroads, IfaceToken};
 use hil_rig::Central;
 use tokio::runtime::Handle;
 
+use crate::emulators::backend::Radio;
 use objects::{Adapter, DEVICE1, Device, changed, device_path};
-use radio::Radio;
+use radio::SharedRadio;
 
 /// Where btleplug (and so the BlueZ driver) finds the system bus.
 const PRIVATE_BUS_ENV: &str = "DBUS_SYSTEM_BUS_ADDRESS";
@@ -70,8 +71,9 @@ impl BluezEmulator {
         handle: &Handle,
     ) -> Result<Self, dbus::Error> {
         let connection = Arc::new(SyncConnection::new_address(bus_address)?);
-        let address = central.address().to_string();
-        let radio = Radio::serve(central, handle);
+        let radio = Radio::new(central, handle);
+        let address = radio.address.clone();
+        let radio = SharedRadio::new(radio);
 
         let mut cr = Crossroads::new();
         cr.set_object_manager_support(Some(connection.clone()));
@@ -147,7 +149,7 @@ impl Drop for BluezEmulator {
 struct Bluez {
     connection: Arc<SyncConnection>,
     cr: Arc<Mutex<Crossroads>>,
-    radio: Radio,
+    radio: SharedRadio,
     device_iface: IfaceToken<Device>,
     adapter: dbus::Path<'static>,
     controls: mpsc::Receiver<Control>,
@@ -197,9 +199,7 @@ impl Bluez {
 
     /// One listening window: new devices appear, known ones get their RSSI updated.
     fn listen(&mut self) {
-        let Ok(heard) = self.radio.call(|central| central.scan(LISTEN_WINDOW)) else {
-            return;
-        };
+        let heard = self.radio.listen(LISTEN_WINDOW);
         let mut cr = self.cr.lock().unwrap_or_else(PoisonError::into_inner);
         for advert in heard {
             let path = device_path(&self.adapter, &advert.address);

@@ -2,8 +2,6 @@
 //! `org.bluez.Adapter1` on `/org/bluez/hciN`, `org.bluez.Device1` on `…/dev_XX_XX_XX_XX_XX_XX`,
 //! all under the ObjectManager on `/`. Calls that reach the radio go to the world's central.
 
-use std::time::Duration;
-
 use dbus::MethodErr;
 use dbus::arg::{PropMap, RefArg, Variant};
 use dbus::blocking::stdintf::org_freedesktop_dbus::PropertiesPropertiesChanged;
@@ -11,12 +9,11 @@ use dbus::message::SignalArgs;
 use dbus_crossroads::{Crossroads, IfaceBuilder, IfaceToken};
 use hil_rig::Advertisement;
 
-use super::radio::{BluezError, Radio, link_error, not_ready};
+use super::radio::{BluezError, SharedRadio, not_ready};
+use crate::emulators::backend::LinkKind;
 
 pub const ADAPTER1: &str = "org.bluez.Adapter1";
 pub const DEVICE1: &str = "org.bluez.Device1";
-/// The deadline the emulator gives the radio for one pairing or connection.
-const LINK_DEADLINE: Duration = Duration::from_secs(30);
 
 pub struct Adapter {
     pub address: String,
@@ -80,7 +77,7 @@ fn powered(cr: &mut Crossroads, adapter: &dbus::Path<'static>) -> bool {
     cr.data_mut::<Adapter>(adapter).is_some_and(|a| a.powered)
 }
 
-pub fn register_adapter(cr: &mut Crossroads, radio: Radio) -> IfaceToken<Adapter> {
+pub fn register_adapter(cr: &mut Crossroads, radio: SharedRadio) -> IfaceToken<Adapter> {
     cr.register(ADAPTER1, move |b: &mut IfaceBuilder<Adapter>| {
         b.property("Address").get(|_, a| Ok(a.address.clone()));
         b.property("AddressType")
@@ -98,9 +95,7 @@ pub fn register_adapter(cr: &mut Crossroads, radio: Radio) -> IfaceToken<Adapter
         b.property("Powered")
             .get(|_, a| Ok(a.powered))
             .set(move |_, a, on: bool| {
-                power
-                    .call(move |central| central.set_adapter_power(on))
-                    .map_err(method_err)?;
+                power.power(on).map_err(method_err)?;
                 a.powered = on;
                 a.discovering &= on;
                 Ok(Some(on))
@@ -161,10 +156,7 @@ pub fn register_adapter(cr: &mut Crossroads, radio: Radio) -> IfaceToken<Adapter
                         "Does Not Exist",
                     )));
                 }
-                let name = known.device.clone();
-                radio
-                    .call(move |central| Box::pin(async move { central.forget(&name).await }))
-                    .map_err(method_err)?;
+                radio.forget(&known.device).map_err(method_err)?;
                 cr.remove::<Device>(&device);
                 Ok(())
             },
@@ -172,7 +164,7 @@ pub fn register_adapter(cr: &mut Crossroads, radio: Radio) -> IfaceToken<Adapter
     })
 }
 
-pub fn register_device(cr: &mut Crossroads, radio: Radio) -> IfaceToken<Device> {
+pub fn register_device(cr: &mut Crossroads, radio: SharedRadio) -> IfaceToken<Device> {
     cr.register(DEVICE1, move |b: &mut IfaceBuilder<Device>| {
         b.property("Address").get(|_, d| Ok(d.address.clone()));
         b.property("AddressType")
@@ -198,13 +190,8 @@ pub fn register_device(cr: &mut Crossroads, radio: Radio) -> IfaceToken<Device> 
                     "Already Exists",
                 )));
             }
-            let name = device.device.clone();
-            let outcome = pair
-                .call(move |central| {
-                    Box::pin(async move { central.pair(&name, LINK_DEADLINE).await })
-                })
+            pair.link(&device.device, &device.address, LinkKind::Pair)
                 .map_err(method_err)?;
-            link_error(outcome).map_err(method_err)?;
             linked(ctx, cr, true);
             Ok(())
         });
@@ -214,13 +201,9 @@ pub fn register_device(cr: &mut Crossroads, radio: Radio) -> IfaceToken<Device> 
             if device.connected {
                 return Ok(());
             }
-            let name = device.device.clone();
-            let outcome = connect
-                .call(move |central| {
-                    Box::pin(async move { central.connect(&name, LINK_DEADLINE).await })
-                })
+            connect
+                .link(&device.device, &device.address, LinkKind::Reconnect)
                 .map_err(method_err)?;
-            link_error(outcome).map_err(method_err)?;
             linked(ctx, cr, false);
             Ok(())
         });

@@ -1,61 +1,79 @@
-//! The emulated BlueZ's radio: the world's central, an async `Central` on the scenario's runtime,
-//! called from the emulator's thread; and how BlueZ reports what the radio said.
+//! The emulated BlueZ's radio calls: one job at a time on the world's central (`backend.rs`),
+//! waited for, and how BlueZ reports what came of it.
 
-use std::future::Future;
-use std::pin::Pin;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
 
-use hil_rig::{Central, LinkFailure, LinkOutcome, RigError};
-use tokio::runtime::Handle;
-use tokio::sync::{mpsc, oneshot};
+use hil_rig::{Advertisement, LinkFailure, LinkOutcome, RigError};
 
-type Job = Box<
-    dyn for<'a> FnOnce(&'a mut dyn Central) -> Pin<Box<dyn Future<Output = ()> + Send + 'a>> + Send,
->;
+use crate::emulators::backend::{Done, Job, LinkKind, Radio};
 
 /// A D-Bus error as BlueZ sends it: name and message.
 pub type BluezError = (&'static str, String);
 
+/// The radio, shared by the D-Bus handlers and the listening loop of the emulator's thread.
 #[derive(Clone)]
-pub struct Radio {
-    jobs: mpsc::Sender<Job>,
+pub struct SharedRadio(Arc<Mutex<Radio>>);
+
+impl SharedRadio {
+    pub fn new(radio: Radio) -> Self {
+        Self(Arc::new(Mutex::new(radio)))
+    }
+
+    /// Runs `job` and waits for what came of it.
+    fn run(&self, job: Job) -> Result<Done, BluezError> {
+        let radio = self.0.lock().unwrap_or_else(PoisonError::into_inner);
+        radio.ask(job);
+        radio.wait().ok_or_else(|| failed("the radio is gone"))
+    }
+
+    /// Pairs with, or reconnects to, `device` at `address`.
+    pub fn link(&self, device: &str, address: &str, how: LinkKind) -> Result<(), BluezError> {
+        let job = Job::Link {
+            device: device.to_string(),
+            address: address.to_string(),
+            how,
+        };
+        match self.run(job)? {
+            Done::Link { outcome, .. } => link_error(outcome.map_err(rig_error)?),
+            other => Err(unexpected(&other)),
+        }
+    }
+
+    pub fn forget(&self, device: &str) -> Result<(), BluezError> {
+        match self.run(Job::Forget(device.to_string()))? {
+            Done::Other(result) => result.map_err(rig_error),
+            other => Err(unexpected(&other)),
+        }
+    }
+
+    pub fn power(&self, on: bool) -> Result<(), BluezError> {
+        match self.run(Job::Power(on))? {
+            Done::Powered(_) => Ok(()),
+            Done::Other(result) => result.map_err(rig_error),
+            other => Err(unexpected(&other)),
+        }
+    }
+
+    /// What the radio hears in `window` (rig time); nothing if it cannot listen.
+    pub fn listen(&self, window: Duration) -> Vec<Advertisement> {
+        match self.run(Job::Scan(window)) {
+            Ok(Done::Scan(Ok(heard))) => heard,
+            _ => Vec::new(),
+        }
+    }
 }
 
-impl Radio {
-    /// Serves `central` on a task of `handle`'s runtime until every `Radio` clone is dropped.
-    pub fn serve(mut central: Box<dyn Central>, handle: &Handle) -> Self {
-        let (jobs, mut queue) = mpsc::channel::<Job>(1);
-        handle.spawn(async move {
-            while let Some(job) = queue.recv().await {
-                job(central.as_mut()).await;
-            }
-        });
-        Self { jobs }
-    }
+fn failed(reason: &str) -> BluezError {
+    ("org.bluez.Error.Failed", reason.to_string())
+}
 
-    /// Runs one call on the central and waits for it (blocking: call from the emulator's thread).
-    pub fn call<T, F>(&self, call: F) -> Result<T, BluezError>
-    where
-        T: Send + 'static,
-        F: for<'a> FnOnce(
-                &'a mut dyn Central,
-            )
-                -> Pin<Box<dyn Future<Output = Result<T, RigError>> + Send + 'a>>
-            + Send
-            + 'static,
-    {
-        let (reply, answer) = oneshot::channel();
-        let job: Job = Box::new(move |central| {
-            Box::pin(async move {
-                let _ = reply.send(call(central).await);
-            })
-        });
-        let gone = || ("org.bluez.Error.Failed", "the radio is gone".to_string());
-        self.jobs.blocking_send(job).map_err(|_| gone())?;
-        answer
-            .blocking_recv()
-            .map_err(|_| gone())?
-            .map_err(|e| ("org.bluez.Error.Failed", e.message))
-    }
+fn rig_error(e: RigError) -> BluezError {
+    failed(&e.message)
+}
+
+fn unexpected(done: &Done) -> BluezError {
+    failed(&format!("the radio answered another job: {done:?}"))
 }
 
 /// Resource Not Ready: what BlueZ answers when the adapter is off.
@@ -65,11 +83,10 @@ pub fn not_ready() -> BluezError {
 
 /// The error BlueZ returns from Device1.Pair or Device1.Connect when the link attempt fails
 /// (src/error.h, src/device.c): LE connection errors carry a reason string, SMP failures do not.
-pub fn link_error(outcome: LinkOutcome) -> Result<(), BluezError> {
+fn link_error(outcome: LinkOutcome) -> Result<(), BluezError> {
     let LinkOutcome::Failed(failure) = outcome else {
         return Ok(());
     };
-    let failed = |reason: &str| ("org.bluez.Error.Failed", reason.to_string());
     Err(match failure {
         LinkFailure::AdapterOff => not_ready(),
         LinkFailure::Disconnected(0x06) => failed("le-connection-key-missing"),
