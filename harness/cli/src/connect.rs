@@ -45,7 +45,9 @@ pub fn connect(rig: &Rig, seed: u64) -> hil_rig::Rig {
         if instrument.driver == Driver::Bluez {
             let adapter = instrument.adapter.as_deref().unwrap_or(DEFAULT_ADAPTER);
             let central: Box<dyn Central> = match reached {
-                Ok(_) => Box::new(BluezCentral::new(&name, adapter)),
+                Ok(_) => {
+                    Box::new(BluezCentral::new(&name, adapter).reaching(instrument.reach.clone()))
+                }
                 Err(cause) => Box::new(Unavailable(cause)),
             };
             connected.centrals.insert(name, central);

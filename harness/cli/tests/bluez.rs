@@ -70,6 +70,34 @@ fn assert_error(output: &Output, line: &str, words: &str) {
 }
 
 #[test]
+fn scenarios_beyond_the_bluez_central_are_skipped_at_plan_time() {
+    let dir = tempfile::tempdir().unwrap();
+    let rig = bluez_rig(dir.path(), "hci0");
+    let output = Command::new(env!("CARGO_BIN_EXE_hil"))
+        .args(["list", "--rig"])
+        .arg(&rig)
+        .current_dir(repo())
+        .output()
+        .expect("hil runs");
+    let stdout = text(&output.stdout);
+    let line = |id: &str| {
+        stdout
+            .lines()
+            .find(|l| l.starts_with(id))
+            .unwrap_or_else(|| panic!("no {id} in:\n{stdout}"))
+    };
+    assert!(line("F10-").ends_with("yes"), "{stdout}");
+    assert!(
+        line("F05-").contains("SKIPPED): `phone` (bluez) cannot do application commands"),
+        "{stdout}"
+    );
+    assert!(
+        line("F18-").contains("SKIPPED): `phone` (bluez) cannot do `stop_answering`"),
+        "{stdout}"
+    );
+}
+
+#[test]
 fn rig_check_says_when_there_is_no_system_bus() {
     let (output, line) = rig_check("unix:path=/nonexistent/system_bus_socket", "hci0");
     assert_error(&output, &line, "no D-Bus system bus");

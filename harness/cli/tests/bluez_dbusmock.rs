@@ -189,6 +189,7 @@ fn btleplug_scans_pairs_and_forgets_on_dbusmock() {
 fn child_scan_pair_forget() {
     use hil_rig::drivers::bluez::BluezCentral;
     use hil_rig::{Central, LinkOutcome};
+    use hil_scenario::Reach;
 
     std::env::var(BUS_ENV).expect("run by its parent test, with a private system bus");
     let runtime = tokio::runtime::Builder::new_current_thread()
@@ -206,11 +207,14 @@ fn child_scan_pair_forget() {
     assert_eq!((ring.address.as_str(), ring.rssi_dbm), (RING, -79.0));
     assert_eq!(phone.address(), "00:01:02:03:04:05");
 
+    // Found by address, as a rig file's `reach` says.
+    let by_address = [("my-ring".to_string(), Reach::Address(RING.into()))];
+    let mut phone = phone.reaching(by_address.into_iter().collect());
     let outcome = runtime
-        .block_on(phone.pair("ring", Duration::from_secs(5)))
+        .block_on(phone.pair("my-ring", Duration::from_secs(5)))
         .unwrap();
     assert_eq!(outcome, LinkOutcome::Bonded);
-    runtime.block_on(phone.forget("ring")).unwrap();
+    runtime.block_on(phone.forget("my-ring")).unwrap();
 
     // The mock's adapter is removed mid-scan (RemoveAdapter): a rig error naming the adapter.
     let unplug = std::thread::spawn(|| {

@@ -245,9 +245,15 @@ impl Driver {
     }
 
     /// A central that scans, pairs and connects but has no application layer: no commands,
-    /// firmware updates or soaks (a shell dongle).
+    /// firmware updates or soaks (a shell dongle; the host's BlueZ, until GATT commands exist).
     pub fn links_only(self) -> bool {
-        matches!(self, Driver::BtShellDongle)
+        matches!(self, Driver::BtShellDongle | Driver::Bluez)
+    }
+
+    /// A central whose controller keeps answering the link while its app is silent (a host's
+    /// BlueZ), so it cannot `stop_answering`.
+    pub fn always_answers(self) -> bool {
+        self == Driver::Bluez
     }
 
     /// A central that can only replay recorded credentials (`command`), not pair or connect.

@@ -429,7 +429,7 @@ fn load_shell(
     }
 }
 
-/// Which devices a central dongle reaches and how it finds them: as the rig file says, or every
+/// Which devices a central dongle (or BlueZ central) reaches and how it finds them: as the rig file says, or every
 /// BLE device by its name.
 fn resolve_reach(
     source: &SourceFile,
@@ -438,13 +438,21 @@ fn resolve_reach(
     name: &str,
     spec: &InstrumentSpec,
 ) -> BTreeMap<String, Reach> {
-    if *spec.driver.get_ref() != Driver::BtShellDongle {
+    if !matches!(
+        *spec.driver.get_ref(),
+        Driver::BtShellDongle | Driver::Bluez
+    ) {
         if let Some(reach) = spec.reach.as_ref().and_then(|r| r.values().next()) {
-            problems.push(source.error(
-                reach.span(),
-                format!("instrument `{name}` takes no `reach`"),
-                Some("only a `bt-shell-dongle` is told how to find devices".into()),
-            ));
+            problems.push(
+                source.error(
+                    reach.span(),
+                    format!("instrument `{name}` takes no `reach`"),
+                    Some(
+                        "only a `bt-shell-dongle` or `bluez` central is told how to find devices"
+                            .into(),
+                    ),
+                ),
+            );
         }
         return BTreeMap::new();
     }

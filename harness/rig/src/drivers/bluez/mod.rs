@@ -1,17 +1,18 @@
 //! A BLE central on the host's own Bluetooth adapter, through BlueZ: btleplug scans, reads what
 //! was heard and connects; the BlueZ calls btleplug lacks (Pair, RemoveDevice, Powered) go
-//! straight over D-Bus (`bus.rs`). Devices are found by advertised name or address: a rig device
-//! `ring` is the device advertising as `ring`.
+//! straight over D-Bus (`bus.rs`). Devices are found by advertised name or address, as the rig
+//! file's `reach` says; without it a rig device `ring` is the device advertising as `ring`.
 
 mod bus;
 mod failure;
 
+use std::collections::BTreeMap;
 use std::time::Duration;
 
 use async_trait::async_trait;
 use btleplug::api::{Central as _, Manager as _, Peripheral as _, ScanFilter};
 use btleplug::platform::{Adapter, Manager, Peripheral};
-use hil_scenario::DeviceCommand;
+use hil_scenario::{DeviceCommand, Reach};
 
 use crate::time;
 use crate::{Advertisement, Central, CommandOutcome, LinkFailure, LinkOutcome, RigError};
@@ -30,6 +31,8 @@ const SCAN_POLL: Duration = Duration::from_millis(200);
 pub struct BluezCentral {
     name: String,
     adapter_name: String,
+    /// How each device is found, by the rig's device name.
+    reach: BTreeMap<String, Reach>,
     address: String,
     session: Option<Session>,
 }
@@ -55,8 +58,24 @@ impl BluezCentral {
         Self {
             name: name.to_string(),
             adapter_name: adapter.to_string(),
+            reach: BTreeMap::new(),
             address: adapter.to_string(),
             session: None,
+        }
+    }
+
+    /// Finds devices by these names or addresses instead of their rig names.
+    pub fn reaching(mut self, reach: BTreeMap<String, Reach>) -> Self {
+        self.reach = reach;
+        self
+    }
+
+    /// The advertised name or address `device` is found by.
+    fn target<'a>(&'a self, device: &'a str) -> &'a str {
+        match self.reach.get(device) {
+            Some(Reach::Name(name)) => name,
+            Some(Reach::Address(address)) => address,
+            None => device,
         }
     }
 
@@ -107,6 +126,7 @@ impl BluezCentral {
     /// Scans until `device` is heard (by name or address) or the window closes.
     async fn find(&mut self, device: &str, deadline: Duration) -> Result<Option<Found>, RigError> {
         let name = self.name.clone();
+        let target = self.target(device).to_string();
         let session = self.session().await?;
         let adapter = session.adapter.clone();
         let bluez = session.bluez.clone();
@@ -116,7 +136,7 @@ impl BluezCentral {
             .map_err(|e| scan_error(&name, e))?;
         let search = async {
             loop {
-                let heard = bluez.devices_named(device).await?;
+                let heard = bluez.devices_named(&target).await?;
                 if let Some((path, props)) = heard.into_iter().find(|(_, p)| p.contains_key("RSSI"))
                 {
                     return Ok::<_, Unusable>(Found {
@@ -285,7 +305,7 @@ impl Central for BluezCentral {
     async fn forget(&mut self, device: &str) -> Result<(), RigError> {
         let bluez = self.session().await?.bluez.clone();
         let known = bluez
-            .devices_named(device)
+            .devices_named(self.target(device))
             .await
             .map_err(|e| self.error(e))?;
         for (path, _) in known {
