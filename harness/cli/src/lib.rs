@@ -99,8 +99,10 @@ enum ReportCommand {
 
 /// Diagnostics (not results) on stderr, filtered by `HIL_LOG` (e.g. `HIL_LOG=debug`).
 pub fn init_logging() {
-    let filter = tracing_subscriber::EnvFilter::try_from_env("HIL_LOG")
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+    let filter = tracing_subscriber::EnvFilter::try_from_env("HIL_LOG").unwrap_or_else(
+        |_| // mcumgr-toolkit warns at each retry; a device rebooting is silent by design.
+        tracing_subscriber::EnvFilter::new("warn,mcumgr_toolkit=error"),
+    );
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)

@@ -6,9 +6,9 @@ use std::path::Path;
 
 use std::time::Duration;
 
-use hil_rig::drivers::SerialConsole;
 use hil_rig::drivers::bluez::{DEFAULT_ADAPTER, check_adapter};
-use hil_scenario::{ConsolePort, Driver, Instrument, Rig};
+use hil_rig::drivers::{SerialConsole, SmpClient, Unanswered};
+use hil_scenario::{ConsolePort, Driver, Instrument, Rig, SmpPort};
 
 use crate::catalog::CatalogError;
 use crate::commands::config_error;
@@ -20,41 +20,32 @@ pub fn rig_check(path: &Path) -> u8 {
         Ok(rig) => rig,
         Err(e) => return config_error(CatalogError::Config(e)),
     };
-    let mut stdout = std::io::stdout().lock();
-    let mut failed = 0;
+    // One line per thing checked: (status, name, what it is, detail).
+    let mut lines = Vec::new();
     for instrument in rig.instruments.values() {
         let (status, detail) = check(&rig, instrument);
-        if status == "ERROR" {
-            failed += 1;
-        }
-        let _ = writeln!(
-            stdout,
-            "{status:<5}  {:<12} {:<18} {detail}",
-            instrument.name,
-            instrument.driver.name()
-        );
+        lines.push((status, &instrument.name, instrument.driver.name(), detail));
     }
-    let consoles: Vec<_> = rig
-        .devices
-        .values()
-        .filter_map(|d| Some((d.name.as_str(), d.console.as_ref()?)))
-        .collect();
-    for (device, console) in &consoles {
-        let (status, detail) = check_console(device, console);
-        if status == "ERROR" {
-            failed += 1;
+    for device in rig.devices.values() {
+        if let Some(console) = &device.console {
+            let (status, detail) = check_console(&device.name, console);
+            lines.push((status, &device.name, "console", detail));
         }
-        let _ = writeln!(
-            stdout,
-            "{status:<5}  {device:<12} {:<18} {detail}",
-            "console"
-        );
+        if let Some(port) = &device.smp {
+            let (status, detail) = check_smp(&device.name, port);
+            lines.push((status, &device.name, "mcumgr-smp", detail));
+        }
     }
-    let checked = rig.instruments.len() + consoles.len();
+    let mut stdout = std::io::stdout().lock();
+    for (status, name, kind, detail) in &lines {
+        let _ = writeln!(stdout, "{status:<5}  {name:<12} {kind:<18} {detail}");
+    }
+    let failed = lines.iter().filter(|l| l.0 == "ERROR").count();
     let _ = writeln!(
         stdout,
-        "hil: {} of {checked} instrument(s) and console(s) OK on rig `{}`",
-        checked - failed,
+        "hil: {} of {} instrument(s), console(s) and SMP port(s) OK on rig `{}`",
+        lines.len() - failed,
+        lines.len(),
         rig.name
     );
     if failed == 0 { EXIT_PASS } else { EXIT_FAIL }
@@ -112,6 +103,30 @@ fn check_console(device: &str, console: &ConsolePort) -> (&'static str, String) 
             ),
         ),
         Ok(Ok(Some(line))) => ("OK", format!("{port}: {:?}", line.text)),
+    }
+}
+
+/// A device's MCUmgr port opens and, if the device is on, answers an echo. Silence is fine (the
+/// device may be off); an error answer or a port that will not open is not.
+fn check_smp(device: &str, port: &SmpPort) -> (&'static str, String) {
+    let (path, baud) = match port {
+        SmpPort::Emulated => {
+            return (
+                "OK",
+                "(emulated, in front of the simulated firmware)".into(),
+            );
+        }
+        SmpPort::Serial { port, baud } => (port, *baud),
+    };
+    let mut client = SmpClient::new(device, path, baud);
+    match client.hello() {
+        Ok(Ok(())) => ("OK", format!("{path}: MCUmgr answers")),
+        Ok(Err(Unanswered::Silent)) => (
+            "OK",
+            format!("{path}: silent (device off, or not running MCUmgr on this UART?)"),
+        ),
+        Ok(Err(Unanswered::Refused(why))) => ("ERROR", format!("{path}: {why}")),
+        Err(e) => ("ERROR", e.message),
     }
 }
 

@@ -64,8 +64,10 @@ fn signal(child: &Child, signal: &str) {
     assert!(status.success());
 }
 
-#[test]
-fn sigint_mid_step_aborts_through_safe_state_with_complete_reports() {
+#[rstest::rstest]
+#[case::sigint("INT")]
+#[case::sigterm("TERM")]
+fn a_signal_mid_step_aborts_through_safe_state_with_complete_reports(#[case] name: &str) {
     let emulator = Emulator::start(Driver::RigolDp800).unwrap().unwrap();
     let dir = tempfile::tempdir().unwrap();
     let rig = bench(dir.path(), Driver::RigolDp800, emulator.port());
@@ -77,7 +79,7 @@ fn sigint_mid_step_aborts_through_safe_state_with_complete_reports() {
         emulator.channel(1).unwrap().on,
         "the output is on during the step"
     );
-    signal(&child, "-INT");
+    signal(&child, &format!("-{name}"));
     let out = child.wait_with_output().unwrap();
     assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
     assert!(!emulator.channel(1).unwrap().on, "safe state: off");
@@ -86,7 +88,10 @@ fn sigint_mid_step_aborts_through_safe_state_with_complete_reports() {
         results["summary"]["totals"]["aborted"], 2,
         "the step stopped, the rest not started"
     );
-    assert_eq!(results["scenarios"][0]["message"], "stopped by SIGINT");
+    assert_eq!(
+        results["scenarios"][0]["message"],
+        format!("stopped by SIG{name}")
+    );
 }
 
 #[test]

@@ -22,6 +22,9 @@ struct ProfileFile {
     transports: Vec<Transport>,
     /// Log rules file, relative to this profile.
     rules: Spanned<String>,
+    /// The build's signed MCUboot image (`imgtool sign`), relative to this profile: what a bench
+    /// uploads over MCUmgr. Without it the harness builds a stand-in image from the profile.
+    signed_image: Option<String>,
     #[serde(default)]
     behaviour: Behaviour,
 }
@@ -201,6 +204,8 @@ pub struct Profile {
     pub version: String,
     pub transports: Vec<Transport>,
     pub behaviour: Behaviour,
+    /// The build's signed MCUboot image, if the profile names one.
+    pub signed_image: Option<PathBuf>,
     pub rules: Arc<[Rule]>,
     /// All the rules' patterns at once: finds the first rule a line matches in one pass, where
     /// trying each rule in turn costs a scan per rule on every line that matches none.
@@ -269,6 +274,9 @@ impl Profile {
             name: file.name,
             version: file.version,
             transports: file.transports,
+            signed_image: file
+                .signed_image
+                .map(|image| path.parent().unwrap_or(Path::new(".")).join(image)),
             behaviour: file.behaviour,
             rules,
             rule_set,
@@ -417,6 +425,7 @@ mod tests {
             version: "1".into(),
             transports: vec![],
             behaviour: Behaviour::default(),
+            signed_image: None,
             rules: Arc::new([]),
             rule_set: Arc::new(RegexSet::empty()),
             redactions: redactions.into(),

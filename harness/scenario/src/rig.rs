@@ -13,6 +13,10 @@ use crate::profile::Transport;
 pub struct RigFile {
     pub name: String,
     pub description: Option<String>,
+    /// For a rig whose recovery traces differ from the catalog's by design (a firmware update
+    /// over a UART has no BLE link to log): scenarios' `snapshots/<id>@<variant>.snap` are used
+    /// where they exist.
+    pub trace_variant: Option<String>,
     /// How many times faster than life a rig without real hardware runs (emulated rigs).
     pub time_scale: Option<Spanned<f64>>,
     #[serde(default)]
@@ -33,6 +37,20 @@ pub struct DeviceSpec {
     pub button: Option<RelayBinding>,
     /// A real device's UART, read line by line into its profile's log rules.
     pub console: Option<ConsoleBinding>,
+    /// The device's MCUmgr SMP port (a UART): `dfu` steps upload through it instead of a central.
+    pub smp: Option<Spanned<SmpBinding>>,
+}
+
+/// Where a device's MCUmgr server listens: a real serial port, or (`emulated = true`, simulated
+/// devices only) an SMP emulator on a pty in front of the simulated firmware.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SmpBinding {
+    pub port: Option<Spanned<String>>,
+    #[serde(default = "console_baud")]
+    pub baud: u32,
+    #[serde(default)]
+    pub emulated: bool,
 }
 
 /// The serial port a device's log comes out of.

@@ -1,5 +1,5 @@
 //! Real instruments over a serial port: power supplies, relay boards, RF attenuators, and device
-//! consoles (UARTs).
+//! consoles (UARTs), and MCUmgr SMP firmware updates (`SmpUpdater`, MCUboot images in `mcuboot`).
 //!
 //! `Psu` speaks every command-based supply in `model.rs` (SCPI, Korad, the 2281S battery simulator)
 //! from a table per model; `RidenPsu` speaks the Riden's Modbus registers; `SerialRelay` every relay board in `relay.rs`;
@@ -13,12 +13,14 @@ pub mod bluez;
 mod check;
 mod console;
 mod dongle;
+pub mod mcuboot;
 pub mod modbus;
 mod model;
 mod psu;
 mod relay;
 mod riden;
 mod shell;
+mod smp;
 mod supply;
 mod transport;
 mod wire;
@@ -36,5 +38,6 @@ pub use psu::{DEFAULT_TIMEOUT, Psu};
 pub use relay::{LCUS, NUMATO, RelayModel, SerialRelay, relay_model_of};
 pub use riden::RidenPsu;
 pub use shell::ANSWER_TIMEOUT as SHELL_ANSWER_TIMEOUT;
+pub use smp::{SmpClient, SmpUpdater, Unanswered};
 pub use supply::SerialSupply;
 pub use transport::{Framing, OpenError, SerialTransport, Transport, TransportError, read_answer};
