@@ -162,7 +162,8 @@ pub fn start_world(rig: &hil_scenario::Rig, seed: u64) -> World {
         if instrument.emulated && instrument.driver == Driver::Bluez {
             // BlueZ on a private D-Bus bus, its radio a virtual phone of its own.
             let phone = Box::new(virtual_central(&name, Role::Phone, &links, &radio, seed));
-            let adapter = instrument.adapter.as_deref().unwrap_or("hci0");
+            let adapter = instrument.adapter.as_deref();
+            let adapter = adapter.unwrap_or(hil_rig::drivers::bluez::DEFAULT_ADAPTER);
             match BluezEmulator::on_private_bus(adapter, phone) {
                 Ok(bluez) => out.emulators.push(Box::new(bluez)),
                 Err(e) => {
