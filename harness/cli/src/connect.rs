@@ -1,21 +1,22 @@
-//! Connecting a rig for a run: the virtual rig's models from the simulator, and real instruments
-//! over their serial ports: supplies identified and with over-voltage protection armed at each
-//! device's limit, relay contacts across buttons released, attenuators identified, central
-//! dongles' stacks up, device consoles read from, all before any step runs; devices' MCUmgr
-//! ports get the SMP client.
+//! Connecting a rig for a run: the virtual rig's models from the simulator, real instruments over
+//! their serial ports, and the host's Bluetooth through BlueZ: supplies identified and with
+//! over-voltage protection armed at each device's limit, relay contacts across buttons released,
+//! attenuators identified, central dongles' stacks up, device consoles read from, all before any
+//! step runs; devices' MCUmgr ports get the SMP client.
 
 use std::time::Duration;
 
 use async_trait::async_trait;
+use hil_rig::drivers::bluez::{BluezCentral, DEFAULT_ADAPTER};
 use hil_rig::drivers::{
     AsyncAttenuator, AsyncPsu, AsyncRelay, SerialConsole, SerialRelay, SerialSupply,
     SerialTransport, ShellCentral, ShellDongle, SmpClient, SmpUpdater,
 };
 use hil_rig::{
-    Attenuator, Central, CommandOutcome, Console, DeviceCommand, DfuOutcome, LinkOutcome,
-    PowerSupply, Progress, Readback, Relay, RigError, Updater,
+    Advertisement, Attenuator, Central, CommandOutcome, Console, DeviceCommand, DfuOutcome,
+    LinkOutcome, PowerSupply, Progress, Readback, Relay, RigError, Updater,
 };
-use hil_scenario::{ConsolePort, Instrument, Rig, Setpoint, SmpPort};
+use hil_scenario::{ConsolePort, Driver, Instrument, Rig, Setpoint, SmpPort};
 
 /// The baud rate an emulated UART (MCUmgr, console) is opened at (a pty ignores it).
 const EMULATED_BAUD: u32 = 115_200;
@@ -46,7 +47,16 @@ pub fn connect(rig: &Rig, seed: u64) -> hil_rig::Rig {
                 })
             }
         };
-        if instrument.driver.is_relay() {
+        if instrument.driver == Driver::Bluez {
+            let adapter = instrument.adapter.as_deref().unwrap_or(DEFAULT_ADAPTER);
+            let central: Box<dyn Central> = match reached {
+                Ok(_) => {
+                    Box::new(BluezCentral::new(&name, adapter).reaching(instrument.reach.clone()))
+                }
+                Err(cause) => Box::new(Unavailable(cause)),
+            };
+            connected.centrals.insert(name, central);
+        } else if instrument.driver.is_relay() {
             let relay: Box<dyn Relay> = match reached.and_then(|i| open_released(rig, &i)) {
                 Ok(relay) => Box::new(AsyncRelay::new(&name, relay)),
                 Err(cause) => Box::new(Unavailable(cause)),
@@ -222,6 +232,18 @@ impl Central for Unavailable {
         _device: &str,
         _deadline: Duration,
     ) -> Result<LinkOutcome, RigError> {
+        Err(self.0.clone())
+    }
+
+    async fn scan(&mut self, _window: Duration) -> Result<Vec<Advertisement>, RigError> {
+        Err(self.0.clone())
+    }
+
+    async fn forget(&mut self, _device: &str) -> Result<(), RigError> {
+        Err(self.0.clone())
+    }
+
+    async fn set_adapter_power(&mut self, _on: bool) -> Result<(), RigError> {
         Err(self.0.clone())
     }
 

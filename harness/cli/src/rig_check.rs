@@ -6,8 +6,9 @@ use std::path::Path;
 
 use std::time::Duration;
 
+use hil_rig::drivers::bluez::{DEFAULT_ADAPTER, check_adapter};
 use hil_rig::drivers::{SerialConsole, SmpClient, Unanswered};
-use hil_scenario::{ConsolePort, Instrument, Rig, SmpPort};
+use hil_scenario::{ConsolePort, Driver, Instrument, Rig, SmpPort};
 
 use crate::catalog::CatalogError;
 use crate::commands::config_error;
@@ -54,6 +55,9 @@ fn check(rig: &Rig, instrument: &Instrument) -> (&'static str, String) {
     if instrument.driver.is_virtual() {
         return ("OK", "(virtual)".into());
     }
+    if instrument.emulated && instrument.driver == Driver::Bluez {
+        return check_emulated_bluez(rig, instrument);
+    }
     if instrument.emulated && instrument.driver.is_central() {
         return check_emulated_central(rig, instrument);
     }
@@ -62,6 +66,7 @@ fn check(rig: &Rig, instrument: &Instrument) -> (&'static str, String) {
     }
     let port = instrument.port.as_deref().unwrap_or_default();
     match hil_rig::drivers::check(instrument) {
+        Ok(readback) if port.is_empty() => ("OK", readback),
         Ok(readback) => ("OK", format!("{port}: {readback}")),
         Err(e) => ("ERROR", e.message),
     }
@@ -187,4 +192,28 @@ fn check_emulated_central(rig: &Rig, instrument: &Instrument) -> (&'static str, 
     drop(stop);
     let _ = world_thread.join();
     checked
+}
+
+/// An emulated BlueZ needs the simulated devices behind its radio: the rig's world is started for
+/// the check, and the driver's check runs against the emulator on the private bus.
+fn check_emulated_bluez(rig: &Rig, instrument: &Instrument) -> (&'static str, String) {
+    let adapter = instrument.adapter.as_deref().unwrap_or(DEFAULT_ADAPTER);
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(e) => return ("ERROR", format!("cannot start a runtime: {e}")),
+    };
+    let checked = runtime.block_on(async {
+        let world = hil_sim::start_world(rig, 1);
+        if let Some(Err(e)) = world.emulators.get(&instrument.name) {
+            return Err(e.to_string());
+        }
+        check_adapter(adapter).await.map_err(|e| e.to_string())
+    });
+    match checked {
+        Ok(address) => ("OK", format!("(emulated) {adapter} {address}, powered")),
+        Err(e) => ("ERROR", format!("(emulated) {e}")),
+    }
 }

@@ -74,6 +74,14 @@ pub fn serve(path: &Path, seed: u64) -> u8 {
                 Err(e) => writeln!(stdout, "{name:<12} {kind:<18} ERROR cannot start: {e}"),
             };
         }
+        // An emulated BlueZ is not on a pty but on the private bus (it failed if unset).
+        let bus = std::env::var("DBUS_SYSTEM_BUS_ADDRESS").unwrap_or_default();
+        for instrument in rig.instruments.values() {
+            if instrument.emulated && !emulators.contains_key(&instrument.name) {
+                let (name, driver) = (&instrument.name, instrument.driver.name());
+                let _ = writeln!(stdout, "{name:<12} {driver:<18} org.bluez on {bus}");
+            }
+        }
         let _ = writeln!(
             stdout,
             "hil: serving rig `{}` (seed {seed}); Ctrl-C stops",

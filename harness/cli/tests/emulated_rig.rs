@@ -204,6 +204,7 @@ fn sim_serve_gives_each_emulator_a_pty_and_prints_the_devices_consoles() {
         safe_db: None,
         shell: None,
         reach: Default::default(),
+        adapter: None,
     })
     .unwrap();
     assert!(cell.identify().unwrap().contains("2281S"));

@@ -13,6 +13,7 @@ use toml::Spanned;
 
 use crate::diagnostic::{ConfigError, ConfigErrors, Problems, SourceFile};
 use crate::profile::{Profile, Transport, list_or_none};
+use crate::rig::Driver;
 use crate::rig_plan::{Device, Rig};
 use crate::scenario::{
     DeviceCommand, Expect, ExpectSpec, InterruptBy, Output, Phase, Quantity, ScenarioFile, Step,
@@ -1270,18 +1271,22 @@ enum Linked {
     Incompatible(Action),
 }
 
-/// A step its central's driver cannot carry out: a shell dongle has no application layer.
+/// A step its central's driver cannot carry out: a shell dongle has no application layer, and a
+/// host's controller keeps answering while its app is silent.
 fn beyond_central(rig: &Rig, action: &Action) -> Option<String> {
-    let (central, what) = match action {
-        Action::Command { central, .. } => (central, "application commands"),
-        Action::Dfu { central, .. } => (central, "firmware updates"),
-        Action::Soak { central, .. } => (central, "soaks"),
+    let (central, what, lacks): (_, _, fn(Driver) -> bool) = match action {
+        Action::Command { central, .. } => (central, "application commands", Driver::links_only),
+        Action::Dfu { central, .. } => (central, "firmware updates", Driver::links_only),
+        Action::Soak { central, .. } => (central, "soaks", Driver::links_only),
+        Action::StopAnswering { central, .. } => (
+            central,
+            "`stop_answering` (the host's controller keeps answering)",
+            Driver::always_answers,
+        ),
         _ => return None,
     };
     let driver = rig.instruments.get(central)?.driver;
-    driver
-        .links_only()
-        .then(|| format!("`{central}` ({}) cannot do {what}", driver.name()))
+    lacks(driver).then(|| format!("`{central}` ({}) cannot do {what}", driver.name()))
 }
 
 /// A resolved central: an instrument, or a device that starts links itself.

@@ -142,6 +142,8 @@ pub struct InstrumentSpec {
     /// Devices a central dongle reaches, each by its advertised name or its address
     /// (`AA:BB:CC:DD:EE:FF`). Without it, every BLE device by its name in the rig.
     pub reach: Option<BTreeMap<String, Spanned<String>>>,
+    /// The host's Bluetooth adapter a BlueZ central uses, e.g. `hci0`.
+    pub adapter: Option<Spanned<String>>,
 }
 
 /// Every driver `hil` has. Checked by serde, so a typo is a located error, not a runtime surprise.
@@ -180,6 +182,8 @@ pub enum Driver {
     LcusRelay,
     /// Mini-Circuits RCDAT-6000-90 programmable attenuator: ASCII over serial.
     MinicircuitsRcdat,
+    /// The host's own Bluetooth adapter as the phone, through BlueZ (btleplug); no port.
+    Bluez,
     /// A central dongle running a Bluetooth shell on its UART (Zephyr's `bt` shell), described
     /// by a shell profile.
     BtShellDongle,
@@ -203,6 +207,7 @@ impl Driver {
             Driver::NumatoRelay => "numato-relay",
             Driver::LcusRelay => "lcus-relay",
             Driver::MinicircuitsRcdat => "minicircuits-rcdat",
+            Driver::Bluez => "bluez",
             Driver::BtShellDongle => "bt-shell-dongle",
         }
     }
@@ -224,7 +229,8 @@ impl Driver {
             | Driver::NumatoRelay
             | Driver::LcusRelay
             | Driver::MinicircuitsRcdat
-            | Driver::BtShellDongle => false,
+            | Driver::BtShellDongle
+            | Driver::Bluez => false,
         }
     }
 
@@ -248,13 +254,14 @@ impl Driver {
                 | Driver::VirtualHub
                 | Driver::VirtualNfcCloner
                 | Driver::BtShellDongle
+                | Driver::Bluez
         )
     }
 
     /// Transports a central instrument can reach devices over.
     pub fn transports(self) -> &'static [Transport] {
         match self {
-            Driver::VirtualCentral | Driver::BtShellDongle => &[Transport::Ble],
+            Driver::VirtualCentral | Driver::BtShellDongle | Driver::Bluez => &[Transport::Ble],
             Driver::VirtualHub => &[Transport::Ble, Transport::Nfc, Transport::Zwave],
             Driver::VirtualNfcCloner => &[Transport::Nfc],
             Driver::VirtualPsu
@@ -273,9 +280,15 @@ impl Driver {
     }
 
     /// A central that scans, pairs and connects but has no application layer: no commands,
-    /// firmware updates or soaks (a shell dongle).
+    /// firmware updates or soaks (a shell dongle; the host's BlueZ, until GATT commands exist).
     pub fn links_only(self) -> bool {
-        matches!(self, Driver::BtShellDongle)
+        matches!(self, Driver::BtShellDongle | Driver::Bluez)
+    }
+
+    /// A central whose controller keeps answering the link while its app is silent (a host's
+    /// BlueZ), so it cannot `stop_answering`.
+    pub fn always_answers(self) -> bool {
+        self == Driver::Bluez
     }
 
     /// A central that can only replay recorded credentials (`command`), not pair or connect.
@@ -312,7 +325,8 @@ impl Driver {
             | Driver::VirtualNfcCloner
             | Driver::VirtualAttenuator
             | Driver::MinicircuitsRcdat
-            | Driver::BtShellDongle => 0,
+            | Driver::BtShellDongle
+            | Driver::Bluez => 0,
         }
     }
 
@@ -334,7 +348,8 @@ impl Driver {
             | Driver::Keithley2281s
             | Driver::NumatoRelay
             | Driver::LcusRelay
-            | Driver::BtShellDongle => None,
+            | Driver::BtShellDongle
+            | Driver::Bluez => None,
         }
     }
 }

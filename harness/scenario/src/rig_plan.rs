@@ -96,6 +96,8 @@ pub struct Instrument {
     pub reach: BTreeMap<String, Reach>,
     /// An attenuator's setting in the safe state, in dB.
     pub safe_db: Option<f64>,
+    /// The host Bluetooth adapter of a BlueZ central (`hci0` unless the rig file says).
+    pub adapter: Option<String>,
 }
 
 /// How a central finds a device on the air.
@@ -152,6 +154,7 @@ impl Rig {
                     safe_db: spec.safe_db.as_ref().map(|db| *db.get_ref()),
                     shell: load_shell(&source, &mut problems, base, name, spec),
                     reach: BTreeMap::new(),
+                    adapter: spec.adapter.as_ref().map(|a| a.get_ref().clone()),
                 };
                 if let Some(db) = &spec.safe_db {
                     let value = *db.get_ref();
@@ -503,7 +506,7 @@ fn load_shell(
     }
 }
 
-/// Which devices a central dongle reaches and how it finds them: as the rig file says, or every
+/// Which devices a central dongle (or BlueZ central) reaches and how it finds them: as the rig file says, or every
 /// BLE device by its name.
 fn resolve_reach(
     source: &SourceFile,
@@ -512,13 +515,21 @@ fn resolve_reach(
     name: &str,
     spec: &InstrumentSpec,
 ) -> BTreeMap<String, Reach> {
-    if *spec.driver.get_ref() != Driver::BtShellDongle {
+    if !matches!(
+        *spec.driver.get_ref(),
+        Driver::BtShellDongle | Driver::Bluez
+    ) {
         if let Some(reach) = spec.reach.as_ref().and_then(|r| r.values().next()) {
-            problems.push(source.error(
-                reach.span(),
-                format!("instrument `{name}` takes no `reach`"),
-                Some("only a `bt-shell-dongle` is told how to find devices".into()),
-            ));
+            problems.push(
+                source.error(
+                    reach.span(),
+                    format!("instrument `{name}` takes no `reach`"),
+                    Some(
+                        "only a `bt-shell-dongle` or `bluez` central is told how to find devices"
+                            .into(),
+                    ),
+                ),
+            );
         }
         return BTreeMap::new();
     }
@@ -594,9 +605,28 @@ fn check_time_scale(
     1.0
 }
 
-/// A real instrument needs a port to be reached by (or an emulator); a virtual one has neither.
+/// A real instrument needs a port to be reached by (or an emulator); a virtual one has neither,
+/// nor has a BlueZ central (it names an adapter).
 fn check_port(source: &SourceFile, problems: &mut Problems, name: &str, spec: &InstrumentSpec) {
     let driver = *spec.driver.get_ref();
+    if let (Some(adapter), false) = (&spec.adapter, driver == Driver::Bluez) {
+        problems.push(source.error(
+            adapter.span(),
+            format!(
+                "instrument `{name}` ({}) has no Bluetooth adapter",
+                driver.name()
+            ),
+            Some("`adapter` is for `driver = \"bluez\"`".into()),
+        ));
+    }
+    if let (Some(port), Driver::Bluez) = (&spec.port, driver) {
+        problems.push(source.error(
+            port.span(),
+            format!("instrument `{name}` ({}) has no port", driver.name()),
+            Some("remove `port`; a BlueZ central names its `adapter` (e.g. \"hci0\")".into()),
+        ));
+        return;
+    }
     let emulated = spec.emulated.as_ref().filter(|e| *e.get_ref());
     if let Some(emulated) = emulated {
         let problem = if driver.is_virtual() {
@@ -618,6 +648,9 @@ fn check_port(source: &SourceFile, problems: &mut Problems, name: &str, spec: &I
                 Some("`emulated = true` stands in for the `port` of a real driver".into()),
             ));
         }
+        return;
+    }
+    if driver == Driver::Bluez {
         return;
     }
     match (&spec.port, driver.is_virtual()) {

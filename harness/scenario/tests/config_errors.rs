@@ -256,6 +256,8 @@ fn the_good_rig_loads() {
 #[case::port_and_emulated(("\"virtual-psu\"", "\"rigol-dp800\"\nport = \"/dev/ttyUSB0\"\nemulated = true"), "6:12", "instrument `psu` has both a `port` and `emulated = true`")]
 #[case::simulated_device_on_a_real_supply(("\"virtual-psu\"", "\"rigol-dp800\"\nport = \"/dev/ttyUSB0\""), "10:24", "simulated device `ring` is fed by `psu`, a real instrument")]
 #[case::safe_db_on_a_supply(("\"virtual-psu\"", "\"virtual-psu\"\nsafe_db = 0.0"), "5:11", "`safe_db` is for attenuators; `psu` is virtual-psu")]
+#[case::adapter_on_a_supply(("\"virtual-psu\"", "\"virtual-psu\"\nadapter = \"hci0\""), "5:11", "instrument `psu` (virtual-psu) has no Bluetooth adapter")]
+#[case::bluez_with_a_port(("name = \"bench\"", "name = \"bench\"\n[instrument.phone]\ndriver = \"bluez\"\nport = \"/dev/ttyUSB0\""), "4:8", "instrument `phone` (bluez) has no port")]
 #[case::time_scale_below_life(("name = \"bench\"", "name = \"bench\"\ntime_scale = 0.5"), "2:14", "time_scale 0.5 is out of range; expected 1 to 1000")]
 #[case::dongle_without_profile(("[device.ring]", "[instrument.phone]\ndriver = \"bt-shell-dongle\"\nemulated = true\n\n[device.ring]"), "7:10", "instrument `phone` (bt-shell-dongle) has no `profile`")]
 #[case::dongle_profile_missing(("[device.ring]", "[instrument.phone]\ndriver = \"bt-shell-dongle\"\nemulated = true\nprofile = \"PROFILES/nope-shell.toml\"\n\n[device.ring]"), "9:11", "cannot read shell profile")]

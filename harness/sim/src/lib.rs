@@ -23,7 +23,7 @@ use crate::central::{DeviceLink, VirtualCentral};
 use crate::console::VirtualConsole;
 use crate::device::{Advert, Device, DeviceIo, McuMgrPort, PeerLink, Role, Sniffer, Supply};
 use crate::device_central::{DeviceCentral, VirtualNfcCloner};
-use crate::emulators::{Emulator, Uart, Wiring};
+use crate::emulators::{BluezEmulator, Emulator, Uart, Wiring};
 use crate::hardware::Hardware;
 use crate::psu::{Rail, VirtualPsu};
 use crate::radio::RadioPath;
@@ -165,6 +165,19 @@ pub fn start_world(rig: &hil_scenario::Rig, seed: u64) -> World {
     let mut emulators = BTreeMap::new();
     for instrument in rig.instruments.values() {
         let name = instrument.name.clone();
+        if instrument.emulated && instrument.driver == Driver::Bluez {
+            // BlueZ on a private D-Bus bus, its radio a virtual phone of its own.
+            let phone = Box::new(virtual_central(&name, Role::Phone, &links, &radio, seed));
+            let adapter = instrument.adapter.as_deref();
+            let adapter = adapter.unwrap_or(hil_rig::drivers::bluez::DEFAULT_ADAPTER);
+            match BluezEmulator::on_private_bus(adapter, phone) {
+                Ok(bluez) => out.emulators.push(Box::new(bluez)),
+                Err(e) => {
+                    emulators.insert(name, Err(std::io::Error::other(e)));
+                }
+            }
+            continue;
+        }
         if instrument.emulated {
             let channels = 1..=instrument.channels;
             let wiring = Wiring {
@@ -242,7 +255,8 @@ pub fn start_world(rig: &hil_scenario::Rig, seed: u64) -> World {
             | Driver::NumatoRelay
             | Driver::LcusRelay
             | Driver::MinicircuitsRcdat
-            | Driver::BtShellDongle => {}
+            | Driver::BtShellDongle
+            | Driver::Bluez => {}
         }
     }
     World {

@@ -29,6 +29,7 @@ fn connect(driver: Driver, emulator: &Emulator) -> Box<dyn SerialSupply> {
         safe_db: None,
         shell: None,
         reach: Default::default(),
+        adapter: None,
     })
     .expect("the pty opens");
     psu.set_timeout(Duration::from_secs(10));

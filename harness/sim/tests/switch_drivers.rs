@@ -29,6 +29,7 @@ fn instrument(driver: Driver, port: &str) -> Instrument {
         safe_db: None,
         shell: None,
         reach: Default::default(),
+        adapter: None,
     }
 }
 

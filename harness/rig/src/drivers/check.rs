@@ -6,6 +6,7 @@ use std::fmt::Write;
 use hil_scenario::{Driver, Instrument};
 
 use super::attenuator::{self, Rcdat};
+use super::bluez;
 use super::dongle::{self, ShellCentral};
 use super::model::model_of;
 use super::psu::Psu;
@@ -86,6 +87,9 @@ pub fn open_attenuator(instrument: &Instrument) -> Result<Rcdat<SerialTransport>
 /// Identifies a real instrument and reads its state back: one line for a person.
 pub fn check(instrument: &Instrument) -> Result<String, RigError> {
     let driver = instrument.driver;
+    if driver == Driver::Bluez {
+        return check_bluez(instrument);
+    }
     let line = if driver == Driver::BtShellDongle {
         ShellCentral::open(instrument).and_then(|mut dongle| dongle.describe())
     } else if driver.is_relay() {
@@ -99,6 +103,22 @@ pub fn check(instrument: &Instrument) -> Result<String, RigError> {
         check_supply(instrument)
     };
     line.map_err(|e| with_baud_hint(instrument, e))
+}
+
+/// The host's Bluetooth: system bus, BlueZ, the adapter and its power (the F16 family).
+fn check_bluez(instrument: &Instrument) -> Result<String, RigError> {
+    let adapter = instrument
+        .adapter
+        .as_deref()
+        .unwrap_or(bluez::DEFAULT_ADAPTER);
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| RigError::new(&instrument.name, format!("cannot start a runtime: {e}")))?;
+    runtime
+        .block_on(bluez::check_adapter(adapter))
+        .map(|address| format!("{adapter} {address}, powered"))
+        .map_err(|e| RigError::new(&instrument.name, e.to_string()))
 }
 
 fn check_supply(instrument: &Instrument) -> Result<String, RigError> {

@@ -9,6 +9,7 @@
 
 mod attenuator;
 mod blocking;
+pub mod bluez;
 mod check;
 mod console;
 mod dongle;

@@ -254,7 +254,8 @@ pub fn model_of(driver: Driver) -> Option<&'static Model> {
         | Driver::NumatoRelay
         | Driver::LcusRelay
         | Driver::MinicircuitsRcdat
-        | Driver::BtShellDongle => None,
+        | Driver::BtShellDongle
+        | Driver::Bluez => None,
     }
 }
 

@@ -85,6 +85,12 @@ impl Radio {
     pub fn poll(&self) -> Option<Done> {
         self.done.try_recv().ok()
     }
+
+    /// Waits for the next finished job (blocking: from an emulator's thread); `None` once the
+    /// world is gone.
+    pub fn wait(&self) -> Option<Done> {
+        self.done.recv().ok()
+    }
 }
 
 async fn run(backend: &mut dyn Central, job: Job) -> Done {

@@ -369,7 +369,8 @@ pub fn dialect_of(driver: Driver) -> Option<&'static Dialect> {
         | Driver::NumatoRelay
         | Driver::LcusRelay
         | Driver::MinicircuitsRcdat
-        | Driver::BtShellDongle => None,
+        | Driver::BtShellDongle
+        | Driver::Bluez => None,
     }
 }
 

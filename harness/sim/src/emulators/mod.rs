@@ -7,6 +7,7 @@
 
 mod attenuator;
 mod backend;
+mod bluez;
 mod bt_shell;
 mod channel;
 mod dialect;
@@ -26,6 +27,7 @@ use std::time::Duration;
 use hil_scenario::Driver;
 use serialport::{SerialPort, TTYPort};
 
+pub use bluez::BluezEmulator;
 pub use channel::Channel;
 pub use uart::Uart;
 pub use wiring::Wiring;
