@@ -12,14 +12,14 @@ mod rig;
 mod rig_plan;
 mod scenario;
 
-pub use diagnostic::{ConfigError, ConfigErrors, FileError, SourceFile};
+pub use diagnostic::{ConfigError, ConfigErrors, FileError, Located, SourceFile};
 pub use duration::HumanDuration;
 pub use plan::{
-    Action, DfuInterrupt, Image, Limit, Plan, PlanError, PlannedStep, PowerSetting, Scenario,
-    Setpoint,
+    Action, DfuInterrupt, Image, Limit, Plan, PlanError, PlannedStep, PowerSetting, ProbeOp,
+    Scenario, Setpoint,
 };
 pub use profile::{Behaviour, DfuBanks, NfcCredential, Profile, Recognised, Rule, Transport};
 pub use quarantine::Quarantine;
-pub use rig::{Driver, SimModel};
-pub use rig_plan::{ConsolePort, Device, Instrument, PowerFeed, Rig};
+pub use rig::{Driver, SimModel, WireProtocol};
+pub use rig_plan::{ConsolePort, DebugProbe, Device, Instrument, PowerFeed, Rig};
 pub use scenario::{DeviceCommand, Expect, InterruptBy, Phase, Unit};

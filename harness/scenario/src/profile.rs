@@ -22,6 +22,9 @@ struct ProfileFile {
     transports: Vec<Transport>,
     /// Log rules file, relative to this profile.
     rules: Spanned<String>,
+    /// The build artefact a debug probe writes (ELF, Intel HEX or raw bin), relative to this
+    /// profile: the virtual rig flashes the profile, a bench flashes this file.
+    image: Option<Spanned<String>>,
     #[serde(default)]
     behaviour: Behaviour,
 }
@@ -201,6 +204,8 @@ pub struct Profile {
     pub version: String,
     pub transports: Vec<Transport>,
     pub behaviour: Behaviour,
+    /// The build artefact a real probe flashes, if the profile names one.
+    pub image: Option<PathBuf>,
     pub rules: Arc<[Rule]>,
     /// All the rules' patterns at once: finds the first rule a line matches in one pass, where
     /// trying each rule in turn costs a scan per rule on every line that matches none.
@@ -265,11 +270,13 @@ impl Profile {
                 compiled
             }
         };
+        let base = path.parent().unwrap_or(Path::new("."));
         Ok(Profile {
             name: file.name,
             version: file.version,
             transports: file.transports,
             behaviour: file.behaviour,
+            image: file.image.map(|image| base.join(image.into_inner())),
             rules,
             rule_set,
             redactions,
@@ -417,6 +424,7 @@ mod tests {
             version: "1".into(),
             transports: vec![],
             behaviour: Behaviour::default(),
+            image: None,
             rules: Arc::new([]),
             rule_set: Arc::new(RegexSet::empty()),
             redactions: redactions.into(),

@@ -10,12 +10,20 @@ mod attenuator;
 mod blocking;
 mod check;
 mod console;
+#[cfg(feature = "probe-rs")]
+mod defmt_log;
 pub mod modbus;
 mod model;
+#[cfg(feature = "probe-rs")]
+mod probe;
 mod psu;
 mod relay;
 mod riden;
+#[cfg(feature = "probe-rs")]
+mod rtt;
 mod supply;
+#[cfg(feature = "probe-rs")]
+pub mod target;
 mod transport;
 mod wire;
 
@@ -27,6 +35,8 @@ pub use model::{
     KEYSIGHT_E36300, KORAD_KA3005P, Model, OutputQuery, Ovp, RIGOL_DP800, SIGLENT_SPD3303X,
     model_of,
 };
+#[cfg(feature = "probe-rs")]
+pub use probe::BenchProbe;
 pub use psu::{DEFAULT_TIMEOUT, Psu};
 pub use relay::{LCUS, NUMATO, RelayModel, SerialRelay, relay_model_of};
 pub use riden::RidenPsu;

@@ -1,0 +1,400 @@
+//! A debug probe on a bench through probe-rs: found by its USB selector, attached to the chip
+//! the rig names, and driven for flash (with read-back verify), reset, halt, erase and RTT.
+//!
+//! probe-rs is blocking; each call runs on tokio's blocking pool with the session behind a
+//! mutex, which the RTT reader thread also takes between polls.
+
+use std::path::Path;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, Instant};
+
+use async_trait::async_trait;
+use hil_scenario::{DebugProbe, WireProtocol};
+use probe_rs::config::MemoryRegion;
+use probe_rs::flashing::{DownloadOptions, FlashProgress};
+use probe_rs::probe::list::{Accessibility, Lister, ProbeListItem};
+use probe_rs::{Permissions, Session};
+use tokio::sync::mpsc;
+
+use super::defmt_log::{LogDecoder, defmt_table};
+use super::rtt::ControlBlock;
+use super::target::{FlashImage, chip};
+use crate::{Console, Probe, RigError};
+
+/// How long `halt` waits for the core to stop.
+const HALT_TIMEOUT: Duration = Duration::from_millis(500);
+/// How often the RTT reader looks at the up channels when they were empty.
+const RTT_POLL: Duration = Duration::from_millis(10);
+/// Lines waiting for the runner.
+const RTT_QUEUE: usize = 4096;
+
+pub struct BenchProbe {
+    name: String,
+    session: Arc<Mutex<Session>>,
+    /// The last ELF written: its RTT symbol and defmt table.
+    flashed_elf: Option<Arc<Vec<u8>>>,
+}
+
+impl BenchProbe {
+    /// Finds the probe `wiring` names among the attached ones and attaches to its chip.
+    pub fn open(device: &str, wiring: &DebugProbe) -> Result<BenchProbe, RigError> {
+        let name = format!("probe on {device}");
+        let fail = |message: String| RigError::new(&name, message);
+        let target = chip(&wiring.chip).map_err(fail)?;
+        let found = Lister::new().list_all_with_access();
+        let item = select(&found, &wiring.selector).map_err(fail)?;
+        let mut probe = item
+            .info
+            .open()
+            .map_err(|e| fail(format!("cannot open {}: {e}", wiring.selector)))?;
+        if let Some(protocol) = wiring.protocol {
+            let protocol = match protocol {
+                WireProtocol::Swd => probe_rs::probe::WireProtocol::Swd,
+                WireProtocol::Jtag => probe_rs::probe::WireProtocol::Jtag,
+            };
+            probe
+                .select_protocol(protocol)
+                .map_err(|e| fail(format!("{protocol:?}: {e}")))?;
+        }
+        if let Some(khz) = wiring.speed_khz {
+            probe
+                .set_speed(khz)
+                .map_err(|e| fail(format!("{khz} kHz: {e}")))?;
+        }
+        let session = probe
+            .attach(target, Permissions::new().allow_erase_all())
+            .map_err(|e| {
+                fail(format!(
+                    "cannot attach to {} through {}: {e} (is the board powered and its SWD cable seated?)",
+                    wiring.chip, wiring.selector
+                ))
+            })?;
+        Ok(BenchProbe {
+            name,
+            session: Arc::new(Mutex::new(session)),
+            flashed_elf: None,
+        })
+    }
+
+    /// Runs `work` on the session off the async runtime.
+    async fn with_session<T: Send + 'static>(
+        &self,
+        work: impl FnOnce(&mut Session) -> Result<T, String> + Send + 'static,
+    ) -> Result<T, RigError> {
+        let session = self.session.clone();
+        let result = tokio::task::spawn_blocking(move || {
+            let mut session = session.lock().unwrap_or_else(PoisonError::into_inner);
+            work(&mut session)
+        })
+        .await
+        .map_err(|e| RigError::new(&self.name, format!("probe call died: {e}")))?;
+        result.map_err(|message| RigError::new(&self.name, message))
+    }
+}
+
+/// The attached probe `selector` (`VID:PID[:serial]`) names, or an error that lists what was
+/// found and what to check.
+pub fn select<'a>(found: &'a [ProbeListItem], selector: &str) -> Result<&'a ProbeListItem, String> {
+    let mut parts = selector.splitn(3, ':');
+    let id = |part: Option<&str>| part.and_then(|p| u16::from_str_radix(p, 16).ok());
+    let (vid, pid, serial) = (id(parts.next()), id(parts.next()), parts.next());
+    let matches = |item: &&ProbeListItem| {
+        Some(item.info.vendor_id) == vid
+            && Some(item.info.product_id) == pid
+            && serial.is_none_or(|s| item.info.serial_number.as_deref() == Some(s))
+    };
+    match found.iter().find(matches) {
+        Some(item) if item.accessibility == Accessibility::PermissionDenied => Err(format!(
+            "debug probe {selector} is attached but this user may not open it: install probe-rs's udev rules (69-probe-rs.rules in /etc/udev/rules.d, then `udevadm control --reload && udevadm trigger`) and add the user to `plugdev`"
+        )),
+        Some(item) => Ok(item),
+        None => Err(not_found(found, selector)),
+    }
+}
+
+fn not_found(found: &[ProbeListItem], selector: &str) -> String {
+    let listed: Vec<String> = found
+        .iter()
+        .map(|item| {
+            let info = &item.info;
+            let serial = info.serial_number.as_deref().unwrap_or("no serial");
+            let access = match item.accessibility {
+                Accessibility::Accessible => "",
+                Accessibility::PermissionDenied => ", permission denied",
+            };
+            format!(
+                "{} {:04x}:{:04x} ({serial}{access})",
+                info.identifier, info.vendor_id, info.product_id
+            )
+        })
+        .collect();
+    let listed = if listed.is_empty() {
+        "none".to_string()
+    } else {
+        listed.join("; ")
+    };
+    format!(
+        "no debug probe {selector} attached; probes found: {listed}. Check: the probe's USB cable and that `lsusb` lists it; probe-rs's udev rules (69-probe-rs.rules in /etc/udev/rules.d); that this user is in the `plugdev` group (`groups`) or may open /dev/bus/usb/…; the selector's VID:PID[:serial] against `probe-rs list`"
+    )
+}
+
+#[async_trait]
+impl Probe for BenchProbe {
+    async fn flash(&mut self, image: &hil_scenario::Image) -> Result<(), RigError> {
+        let Some(path) = image.profile.image.clone() else {
+            // The planner refuses this; a rig built by hand might not have planned.
+            return Err(RigError::new(
+                &self.name,
+                format!(
+                    "profile `{}` names no build artefact to write",
+                    image.profile.name
+                ),
+            ));
+        };
+        let elf = self
+            .with_session(move |session| write_image(session, &path))
+            .await?;
+        self.flashed_elf = elf.map(Arc::new);
+        Ok(())
+    }
+
+    async fn reset(&mut self) -> Result<(), RigError> {
+        self.with_session(|session| {
+            let mut core = session.core(0).map_err(|e| e.to_string())?;
+            core.reset().map_err(|e| format!("reset: {e}"))
+        })
+        .await
+    }
+
+    async fn halt(&mut self) -> Result<(), RigError> {
+        self.with_session(|session| {
+            let mut core = session.core(0).map_err(|e| e.to_string())?;
+            core.halt(HALT_TIMEOUT)
+                .map(|_| ())
+                .map_err(|e| format!("halt: {e}"))
+        })
+        .await
+    }
+
+    async fn erase(&mut self) -> Result<(), RigError> {
+        self.with_session(|session| {
+            probe_rs::flashing::erase_all(session, &mut FlashProgress::default(), false)
+                .map_err(|e| format!("erase: {e}"))
+        })
+        .await
+    }
+
+    async fn rtt(&mut self, within: Duration) -> Result<Box<dyn Console>, RigError> {
+        let elf = self.flashed_elf.clone();
+        let symbol = elf.as_deref().and_then(|elf| {
+            probe_rs::rtt::find_rtt_control_block_in_raw_file(elf)
+                .ok()
+                .flatten()
+        });
+        let block = self
+            .with_session(move |session| {
+                let ram: Vec<_> = session
+                    .target()
+                    .memory_map
+                    .iter()
+                    .filter_map(MemoryRegion::as_ram_region)
+                    .map(|r| r.range.clone())
+                    .collect();
+                let deadline = Instant::now() + within;
+                loop {
+                    let mut core = session.core(0).map_err(|e| e.to_string())?;
+                    match ControlBlock::find(&mut core, symbol, &ram) {
+                        Ok(block) => return Ok(block),
+                        Err(e) if Instant::now() >= deadline => {
+                            return Err(format!("{e} (waited {})", humantime(within)));
+                        }
+                        Err(_) => std::thread::sleep(RTT_POLL * 10),
+                    }
+                }
+            })
+            .await?;
+        Ok(Box::new(RttConsole::start(
+            self.name.clone(),
+            self.session.clone(),
+            block,
+            elf,
+        )?))
+    }
+}
+
+fn humantime(d: Duration) -> String {
+    format!("{:.1} s", d.as_secs_f64())
+}
+
+/// Loads, layout-checks, writes and verifies `path`, then resets into it; returns the ELF.
+fn write_image(session: &mut Session, path: &Path) -> Result<Option<Vec<u8>>, String> {
+    let image = FlashImage::load(path, session.target())?;
+    let mut loader = session.target().flash_loader();
+    for segment in &image.segments {
+        loader
+            .add_data(segment.address, &segment.data)
+            .map_err(|e| format!("{}: {e}", path.display()))?;
+    }
+    let mut options = DownloadOptions::new();
+    options.verify = true;
+    loader
+        .commit(session, options)
+        .map_err(|e| format!("writing {}: {e}", path.display()))?;
+    let mut core = session.core(0).map_err(|e| e.to_string())?;
+    core.reset()
+        .map_err(|e| format!("reset after flashing: {e}"))?;
+    Ok(image.elf)
+}
+
+/// The firmware's RTT up channels as a console, read on a thread of its own.
+struct RttConsole {
+    lines: mpsc::Receiver<Result<String, RigError>>,
+}
+
+impl RttConsole {
+    fn start(
+        name: String,
+        session: Arc<Mutex<Session>>,
+        block: ControlBlock,
+        elf: Option<Arc<Vec<u8>>>,
+    ) -> Result<Self, RigError> {
+        let table = match elf.as_deref() {
+            Some(elf) => defmt_table(elf).map_err(|e| RigError::new(&name, e))?,
+            None => None,
+        };
+        let (sender, lines) = mpsc::channel(RTT_QUEUE);
+        std::thread::Builder::new()
+            .name(format!("rtt {name}"))
+            .spawn(move || {
+                if let Err(e) = read_rtt(&session, &block, table.as_ref(), &sender) {
+                    let _ = sender.blocking_send(Err(RigError::new(&name, format!("rtt: {e}"))));
+                }
+            })
+            .map_err(|e| RigError::new("rtt", format!("no thread for the reader: {e}")))?;
+        Ok(Self { lines })
+    }
+}
+
+type Lines = mpsc::Sender<Result<String, RigError>>;
+
+/// Drains every up channel until the console is dropped; one decoder per channel.
+fn read_rtt(
+    session: &Mutex<Session>,
+    block: &ControlBlock,
+    table: Option<&defmt_decoder::Table>,
+    sender: &Lines,
+) -> Result<(), String> {
+    let mut decoders: Vec<LogDecoder<'_>> =
+        block.up.iter().map(|_| LogDecoder::new(table)).collect();
+    while !sender.is_closed() {
+        let drained: Vec<Vec<u8>> = {
+            let mut session = session.lock().unwrap_or_else(PoisonError::into_inner);
+            let mut core = session.core(0).map_err(|e| e.to_string())?;
+            block
+                .up
+                .iter()
+                .map(|channel| channel.drain(&mut core))
+                .collect::<Result<_, _>>()?
+        };
+        if drained.iter().all(Vec::is_empty) {
+            std::thread::sleep(RTT_POLL);
+            continue;
+        }
+        for (bytes, decoder) in drained.iter().zip(&mut decoders) {
+            for line in decoder.push(bytes)? {
+                if sender.blocking_send(Ok(line)).is_err() {
+                    return Ok(());
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+#[async_trait]
+impl Console for RttConsole {
+    async fn read_line(&mut self) -> Result<Option<String>, RigError> {
+        self.lines.recv().await.transpose()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn wiring(selector: &str, chip: &str) -> DebugProbe {
+        let source = hil_scenario::SourceFile::new(Path::new("rig.toml"), "chip");
+        DebugProbe {
+            selector: selector.into(),
+            chip: chip.into(),
+            chip_at: hil_scenario::Located::new(&source, 0..4),
+            protocol: None,
+            speed_khz: None,
+        }
+    }
+
+    /// Nothing is plugged into this machine: opening is an ERROR that says what to check.
+    #[test]
+    fn no_probe_attached_is_an_error_listing_what_was_found_and_what_to_check() {
+        let Err(e) = BenchProbe::open("ring", &wiring("1366:1015", "nRF52840_xxAA")) else {
+            panic!("a probe is attached to this machine");
+        };
+        assert_eq!(e.instrument, "probe on ring");
+        assert!(
+            e.message
+                .contains("no debug probe 1366:1015 attached; probes found: none"),
+            "{}",
+            e.message
+        );
+        for hint in ["USB cable", "udev", "plugdev"] {
+            assert!(e.message.contains(hint), "{hint}: {}", e.message);
+        }
+    }
+
+    #[test]
+    fn an_unknown_chip_is_refused_before_any_probe_is_looked_for() {
+        let Err(e) = BenchProbe::open("ring", &wiring("1366:1015", "nRF52841_xxAA")) else {
+            panic!("opened");
+        };
+        assert!(
+            e.message.contains("unknown chip `nRF52841_xxAA`"),
+            "{}",
+            e.message
+        );
+    }
+
+    #[test]
+    fn a_selector_matches_vid_pid_and_serial_and_lists_the_others() {
+        let item = |vid, pid, serial: &str, accessibility| ProbeListItem {
+            info: probe_rs::probe::DebugProbeInfo::new(
+                "J-Link",
+                vid,
+                pid,
+                Some(serial.into()),
+                &probe_rs::probe::jlink::JLinkFactory,
+                None,
+                false,
+            ),
+            accessibility,
+        };
+        let found = [
+            item(0x1366, 0x1015, "000683", Accessibility::Accessible),
+            item(0x1366, 0x1015, "000999", Accessibility::PermissionDenied),
+        ];
+        assert_eq!(
+            select(&found, "1366:1015")
+                .unwrap()
+                .info
+                .serial_number
+                .as_deref(),
+            Some("000683")
+        );
+        let err = select(&found, "1366:1015:000999").unwrap_err();
+        assert!(err.contains("may not open it"), "{err}");
+        let err = select(&found, "0d28:0204").unwrap_err();
+        assert!(
+            err.contains("J-Link 1366:1015 (000683); J-Link 1366:1015 (000999, permission denied)"),
+            "{err}"
+        );
+    }
+}
