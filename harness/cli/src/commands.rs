@@ -273,7 +273,9 @@ pub fn validate(files: &[PathBuf], rig: &Path) -> u8 {
 }
 
 pub fn rig_safe(path: &Path) -> u8 {
-    let rig = match hil_scenario::Rig::load(path) {
+    let rig = match hil_scenario::Rig::load(path)
+        .and_then(|rig| hil_rig::drivers::check_chips(&rig).map(|()| rig))
+    {
         Ok(rig) => rig,
         Err(e) => return config_error(e.into()),
     };

@@ -1,15 +1,15 @@
 //! Connecting a rig for a run: the virtual rig's models from the simulator, and real instruments
 //! over their serial ports: supplies identified and with over-voltage protection armed at each
 //! device's limit, relay contacts across buttons released, attenuators identified, device
-//! consoles read from, all before any step runs.
+//! consoles read from, debug probes attached to their chips, all before any step runs.
 
 use async_trait::async_trait;
 use hil_rig::drivers::{
     AsyncAttenuator, AsyncPsu, AsyncRelay, SerialConsole, SerialRelay, SerialSupply,
     SerialTransport,
 };
-use hil_rig::{Attenuator, Console, PowerSupply, Readback, Relay, RigError};
-use hil_scenario::{Instrument, Rig, Setpoint};
+use hil_rig::{Attenuator, Console, PowerSupply, Probe, Readback, Relay, RigError};
+use hil_scenario::{Image, Instrument, Rig, Setpoint};
 
 /// The run's view of `rig`. Called inside the scenario's runtime.
 pub fn connect(rig: &Rig, seed: u64) -> hil_rig::Rig {
@@ -44,6 +44,11 @@ pub fn connect(rig: &Rig, seed: u64) -> hil_rig::Rig {
                     Err(cause) => Box::new(Unavailable(cause)),
                 };
             connected.consoles.insert(device.name.clone(), console);
+        }
+        if let Some(wiring) = &device.probe {
+            let probe = hil_rig::drivers::open_probe(&device.name, wiring)
+                .unwrap_or_else(|cause| Box::new(Unavailable(cause)));
+            connected.probes.insert(device.name.clone(), probe);
         }
     }
     connected
@@ -121,6 +126,29 @@ impl Attenuator for Unavailable {
 #[async_trait]
 impl Console for Unavailable {
     async fn read_line(&mut self) -> Result<Option<String>, RigError> {
+        Err(self.0.clone())
+    }
+}
+
+#[async_trait]
+impl Probe for Unavailable {
+    async fn flash(&mut self, _image: &Image) -> Result<(), RigError> {
+        Err(self.0.clone())
+    }
+
+    async fn reset(&mut self) -> Result<(), RigError> {
+        Err(self.0.clone())
+    }
+
+    async fn halt(&mut self) -> Result<(), RigError> {
+        Err(self.0.clone())
+    }
+
+    async fn erase(&mut self) -> Result<(), RigError> {
+        Err(self.0.clone())
+    }
+
+    async fn rtt(&mut self, _within: std::time::Duration) -> Result<Box<dyn Console>, RigError> {
         Err(self.0.clone())
     }
 }

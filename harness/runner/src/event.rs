@@ -87,6 +87,21 @@ pub enum InstrumentReadback {
     Flashed {
         version: String,
     },
+    /// What a debug probe left the target's core in.
+    Target {
+        state: TargetState,
+    },
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TargetState {
+    Running,
+    Halted,
+    /// The flash is blank: nothing boots until the next flash.
+    Erased,
+    /// Running, its RTT up channels read as the device's log.
+    Logging,
 }
 
 impl fmt::Display for InstrumentReadback {
@@ -104,6 +119,12 @@ impl fmt::Display for InstrumentReadback {
             }
             InstrumentReadback::Attenuation { db } => write!(f, "{db} dB"),
             InstrumentReadback::Flashed { version } => write!(f, "v{version} written"),
+            InstrumentReadback::Target { state } => f.write_str(match state {
+                TargetState::Running => "running",
+                TargetState::Halted => "halted",
+                TargetState::Erased => "erased",
+                TargetState::Logging => "RTT attached",
+            }),
         }
     }
 }

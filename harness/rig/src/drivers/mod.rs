@@ -1,5 +1,6 @@
 //! Real instruments over a serial port: power supplies, relay boards, RF attenuators, and device
-//! consoles (UARTs).
+//! consoles (UARTs); and debug probes over USB through probe-rs (`BenchProbe`, feature
+//! `probe-rs`, on by default).
 //!
 //! `Psu` speaks every command-based supply in `model.rs` (SCPI and Korad) from a table per model;
 //! `RidenPsu` speaks the Riden's Modbus registers; `SerialRelay` every relay board in `relay.rs`;
@@ -16,6 +17,7 @@ pub mod modbus;
 mod model;
 #[cfg(feature = "probe-rs")]
 mod probe;
+mod probes;
 mod psu;
 mod relay;
 mod riden;
@@ -37,6 +39,7 @@ pub use model::{
 };
 #[cfg(feature = "probe-rs")]
 pub use probe::BenchProbe;
+pub use probes::{check_chips, check_probe, open_probe};
 pub use psu::{DEFAULT_TIMEOUT, Psu};
 pub use relay::{LCUS, NUMATO, RelayModel, SerialRelay, relay_model_of};
 pub use riden::RidenPsu;

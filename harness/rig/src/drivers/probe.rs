@@ -267,7 +267,8 @@ impl RttConsole {
             .name(format!("rtt {name}"))
             .spawn(move || {
                 if let Err(e) = read_rtt(&session, &block, table.as_ref(), &sender) {
-                    let _ = sender.blocking_send(Err(RigError::new(&name, format!("rtt: {e}"))));
+                    let cause = format!("rtt (control block at {:#010x}): {e}", block.address);
+                    let _ = sender.blocking_send(Err(RigError::new(&name, cause)));
                 }
             })
             .map_err(|e| RigError::new("rtt", format!("no thread for the reader: {e}")))?;

@@ -237,7 +237,9 @@ pub(crate) mod tests {
     #[test]
     fn the_control_block_is_found_by_its_id_and_lists_configured_up_channels() {
         let mut ram = firmware_ram();
-        let block = ControlBlock::find(&mut ram, None, &[RAM..RAM + 0x1000]).unwrap();
+        // Two RAM regions; the block is in the second.
+        let regions = [RAM..RAM + 0x80, RAM + 0x80..RAM + 0x1000];
+        let block = ControlBlock::find(&mut ram, None, &regions).unwrap();
         assert_eq!(block.address, BLOCK);
         assert_eq!(block.up.len(), 1);
         assert_eq!(block.up[0].name.as_deref(), Some("Terminal"));
@@ -251,7 +253,8 @@ pub(crate) mod tests {
             base: RAM,
             bytes: vec![0; 0x1000],
         };
-        let err = ControlBlock::find(&mut ram, None, &[RAM..RAM + 0x1000]).unwrap_err();
+        let regions = [RAM..RAM + 0x800, RAM + 0x800..RAM + 0x1000];
+        let err = ControlBlock::find(&mut ram, None, &regions).unwrap_err();
         assert!(err.contains("no RTT control block"), "{err}");
         let err = ControlBlock::at(&mut ram, BLOCK).unwrap_err();
         assert!(err.contains("0x20000100"), "{err}");
