@@ -84,7 +84,7 @@ enum ReportCommand {
 /// Diagnostics (not results) on stderr, filtered by `HIL_LOG` (e.g. `HIL_LOG=debug`).
 pub fn init_logging() {
     let filter = tracing_subscriber::EnvFilter::try_from_env("HIL_LOG")
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn,probe_rs=error"));
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)

@@ -210,3 +210,55 @@ fn the_example_bench_rig_is_valid_and_names_its_missing_supply() {
         "{psu}"
     );
 }
+
+/// A bench ring with a J-Link on its SWD pins (`chip` as given).
+fn probe_rig(dir: &tempfile::TempDir, chip: &str) -> PathBuf {
+    let profile =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fixtures/profiles/ring-fw-2.1.toml");
+    let toml = format!(
+        "name = \"bench\"\n\n[device.ring]\nprofile = {:?}\nprobe = {{ selector = \"1366:1015\", chip = \"{chip}\" }}\n",
+        profile.display().to_string()
+    );
+    let path = dir.path().join("bench.toml");
+    std::fs::write(&path, toml).unwrap();
+    path
+}
+
+/// No probe is plugged into this machine: the probe's line is an ERROR that says what to check.
+#[test]
+fn a_missing_debug_probe_is_an_error_line_with_what_to_check() {
+    let dir = tempfile::tempdir().unwrap();
+    let rig = probe_rig(&dir, "nRF52840_xxAA");
+
+    let out = hil(&["rig", "check", "--rig", rig.to_str().unwrap()]);
+
+    let stdout = text(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{stdout}{}", text(&out.stderr));
+    let probe = line(&stdout, "ring.probe");
+    assert!(probe.starts_with("ERROR"), "{probe}");
+    assert!(
+        probe.contains("no debug probe 1366:1015 attached; probes found: none"),
+        "{probe}"
+    );
+    assert!(
+        probe.contains("udev") && probe.contains("plugdev"),
+        "{probe}"
+    );
+    assert!(stdout.contains("0 of 1 instrument(s) OK"), "{stdout}");
+}
+
+#[test]
+fn an_unknown_chip_is_refused_at_its_place_in_the_rig_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let rig = probe_rig(&dir, "nRF52841_xxAA");
+
+    let out = hil(&["rig", "check", "--rig", rig.to_str().unwrap()]);
+
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("bench.toml:5:42: unknown chip `nRF52841_xxAA`"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("nRF52840_xxAA"), "closest names: {stderr}");
+}

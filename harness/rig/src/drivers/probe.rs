@@ -27,6 +27,8 @@ const HALT_TIMEOUT: Duration = Duration::from_millis(500);
 const RTT_POLL: Duration = Duration::from_millis(10);
 /// Lines waiting for the runner.
 const RTT_QUEUE: usize = 4096;
+/// Where Linux lists USB devices; probe-rs finds probes there.
+const USB_DEVICES: &str = "/sys/bus/usb/devices";
 
 pub struct BenchProbe {
     name: String,
@@ -133,8 +135,16 @@ fn not_found(found: &[ProbeListItem], selector: &str) -> String {
     } else {
         listed.join("; ")
     };
+    // Without a USB bus (a container or VM without passthrough) nothing can ever be listed.
+    let no_bus = if cfg!(target_os = "linux") && !Path::new(USB_DEVICES).exists() {
+        format!(
+            " This machine shows no USB bus ({USB_DEVICES} is missing): a container or VM needs the USB device passed through."
+        )
+    } else {
+        String::new()
+    };
     format!(
-        "no debug probe {selector} attached; probes found: {listed}. Check: the probe's USB cable and that `lsusb` lists it; probe-rs's udev rules (69-probe-rs.rules in /etc/udev/rules.d); that this user is in the `plugdev` group (`groups`) or may open /dev/bus/usb/…; the selector's VID:PID[:serial] against `probe-rs list`"
+        "no debug probe {selector} attached; probes found: {listed}.{no_bus} Check: the probe's USB cable and that `lsusb` lists it; probe-rs's udev rules (69-probe-rs.rules in /etc/udev/rules.d); that this user is in the `plugdev` group (`groups`) or may open /dev/bus/usb/…; the selector's VID:PID[:serial] against `probe-rs list`"
     )
 }
 

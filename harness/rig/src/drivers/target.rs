@@ -33,20 +33,31 @@ pub fn chip(name: &str) -> Result<Target, String> {
 pub fn closest_chips(name: &str) -> Vec<String> {
     let registry = Registry::from_builtin_families();
     let wanted = name.to_ascii_lowercase();
-    let mut scored: Vec<(f64, String)> = registry
+    // Fewest edits first (a digit off, a package suffix), then the longest common start.
+    let mut scored: Vec<(usize, usize, String)> = registry
         .families()
         .iter()
         .flat_map(|family| family.variants.iter())
         .map(|chip| {
-            let score = strsim::jaro_winkler(&wanted, &chip.name.to_ascii_lowercase());
-            (score, chip.name.clone())
+            let name = chip.name.to_ascii_lowercase();
+            let distance = strsim::levenshtein(&wanted, &name);
+            let common = wanted
+                .chars()
+                .zip(name.chars())
+                .take_while(|(a, b)| a == b)
+                .count();
+            (distance, common, chip.name.clone())
         })
         .collect();
-    scored.sort_by(|a, b| b.0.total_cmp(&a.0).then_with(|| a.1.cmp(&b.1)));
+    scored.sort_by(|a, b| {
+        a.0.cmp(&b.0)
+            .then(b.1.cmp(&a.1))
+            .then_with(|| a.2.cmp(&b.2))
+    });
     scored
         .into_iter()
         .take(SUGGESTIONS)
-        .map(|(_, name)| name)
+        .map(|(_, _, name)| name)
         .collect()
 }
 
@@ -272,7 +283,12 @@ mod tests {
         let err = chip("nRF52841_xxAA").unwrap_err();
         assert!(err.contains("unknown chip `nRF52841_xxAA`"), "{err}");
         let close = closest_chips("nRF52841_xxAA");
-        assert!(close.iter().any(|c| c == "nRF52840_xxAA"), "{close:?}");
+        assert_eq!(close[0], "nRF52840_xxAA", "{close:?}");
+        assert_eq!(
+            closest_chips("stm32f103c8t6")[0],
+            "STM32F103C8",
+            "a package suffix"
+        );
         assert_eq!(close.len(), SUGGESTIONS);
     }
 
@@ -369,5 +385,78 @@ mod tests {
                 .unwrap_err()
                 .contains("not a valid Intel HEX")
         );
+    }
+
+    /// An executable as a linker leaves it: one PT_LOAD segment per `(vaddr, paddr, data)`.
+    fn elf(segments: &[(u64, u64, &[u8])]) -> Vec<u8> {
+        use object::elf;
+        use object::write::elf::{FileHeader, ProgramHeader, Writer};
+        let mut bytes = Vec::new();
+        let mut w = Writer::new(object::Endianness::Little, false, &mut bytes);
+        w.reserve_file_header();
+        w.reserve_program_headers(segments.len() as u32);
+        let offsets: Vec<usize> = segments
+            .iter()
+            .map(|(_, _, d)| w.reserve(d.len(), 4))
+            .collect();
+        w.write_file_header(&FileHeader {
+            os_abi: 0,
+            abi_version: 0,
+            e_type: elf::ET_EXEC,
+            e_machine: elf::EM_ARM,
+            e_entry: 0,
+            e_flags: 0,
+        })
+        .unwrap();
+        w.write_align_program_headers();
+        for ((vaddr, paddr, data), offset) in segments.iter().zip(&offsets) {
+            w.write_program_header(&ProgramHeader {
+                p_type: elf::PT_LOAD,
+                p_flags: elf::PF_R,
+                p_offset: *offset as u64,
+                p_vaddr: *vaddr,
+                p_paddr: *paddr,
+                p_filesz: data.len() as u64,
+                p_memsz: data.len() as u64,
+                p_align: 4,
+            });
+        }
+        for (_, _, data) in segments {
+            w.write_align(4);
+            w.write(data);
+        }
+        bytes
+    }
+
+    #[test]
+    fn an_elf_is_written_at_its_load_addresses_and_kept_for_rtt_and_defmt() {
+        let dir = tempfile::tempdir().unwrap();
+        let nrf = chip("nRF52840_xxAA").unwrap();
+        // `.text` in flash; `.data` runs in RAM at 0x2000_0000 but is stored in flash at 0x100.
+        let bytes = elf(&[(0, 0, &[0x11; 0x100]), (0x2000_0000, 0x100, &[0x22; 8])]);
+        let path = write(dir.path(), "zephyr.elf", &bytes);
+        let image = FlashImage::load(&path, &nrf).unwrap();
+        assert_eq!(
+            image.segments,
+            [
+                Segment {
+                    address: 0,
+                    data: vec![0x11; 0x100]
+                },
+                Segment {
+                    address: 0x100,
+                    data: vec![0x22; 8]
+                },
+            ]
+        );
+        assert_eq!(image.elf.as_deref(), Some(bytes.as_slice()));
+
+        let stm32 = write(
+            dir.path(),
+            "stm32.elf",
+            &elf(&[(0x0800_0000, 0x0800_0000, &[0; 16])]),
+        );
+        let err = FlashImage::load(&stm32, &nrf).unwrap_err();
+        assert!(err.contains("16 bytes at 0x08000000"), "{err}");
     }
 }
