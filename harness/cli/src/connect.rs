@@ -45,8 +45,8 @@ pub fn connect(rig: &Rig, seed: u64) -> hil_rig::Rig {
                 };
             connected.consoles.insert(device.name.clone(), console);
         }
-        if let Some(wiring) = &device.probe {
-            let probe = hil_rig::drivers::open_probe(&device.name, wiring)
+        if device.probe.is_some() {
+            let probe = hil_rig::drivers::open_probe(device)
                 .unwrap_or_else(|cause| Box::new(Unavailable(cause)));
             connected.probes.insert(device.name.clone(), probe);
         }

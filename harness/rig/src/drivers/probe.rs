@@ -5,6 +5,7 @@
 //! mutex, which the RTT reader thread also takes between polls.
 
 use std::path::Path;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
@@ -18,7 +19,7 @@ use tokio::sync::mpsc;
 
 use super::defmt_log::{LogDecoder, defmt_table};
 use super::rtt::ControlBlock;
-use super::target::{FlashImage, chip};
+use super::target::{FlashImage, ImageFormat, chip};
 use crate::{Console, Probe, RigError};
 
 /// How long `halt` waits for the core to stop.
@@ -33,16 +34,31 @@ const USB_DEVICES: &str = "/sys/bus/usb/devices";
 pub struct BenchProbe {
     name: String,
     session: Arc<Mutex<Session>>,
-    /// The last ELF written: its RTT symbol and defmt table.
+    /// The ELF the device runs (the last one written): its RTT symbol and defmt table.
     flashed_elf: Option<Arc<Vec<u8>>>,
+    /// Counts the images written: an RTT reader of an older image ends (its control block and
+    /// defmt table are gone), closing its console; a new `rtt` step reads the new one.
+    image: Arc<AtomicU64>,
 }
 
 impl BenchProbe {
     /// Finds the probe `wiring` names among the attached ones and attaches to its chip.
-    pub fn open(device: &str, wiring: &DebugProbe) -> Result<BenchProbe, RigError> {
+    /// `running` is the build the device runs now (its profile's artefact, if any): until a
+    /// `flash`, an `rtt` step finds its control block and defmt table there.
+    pub fn open(
+        device: &str,
+        wiring: &DebugProbe,
+        running: Option<&Path>,
+    ) -> Result<BenchProbe, RigError> {
         let name = format!("probe on {device}");
         let fail = |message: String| RigError::new(&name, message);
         let target = chip(&wiring.chip).map_err(fail)?;
+        let running_elf = match running.filter(|p| ImageFormat::of(p) == Some(ImageFormat::Elf)) {
+            Some(path) => Some(Arc::new(
+                std::fs::read(path).map_err(|e| fail(format!("{}: {e}", path.display())))?,
+            )),
+            None => None,
+        };
         let found = Lister::new().list_all_with_access();
         let item = select(&found, &wiring.selector).map_err(fail)?;
         let mut probe = item
@@ -74,7 +90,8 @@ impl BenchProbe {
         Ok(BenchProbe {
             name,
             session: Arc::new(Mutex::new(session)),
-            flashed_elf: None,
+            flashed_elf: running_elf,
+            image: Arc::default(),
         })
     }
 
@@ -161,6 +178,7 @@ impl Probe for BenchProbe {
                 ),
             ));
         };
+        self.image.fetch_add(1, Ordering::SeqCst);
         let elf = self
             .with_session(move |session| write_image(session, &path))
             .await?;
@@ -223,12 +241,13 @@ impl Probe for BenchProbe {
                 }
             })
             .await?;
-        Ok(Box::new(RttConsole::start(
-            self.name.clone(),
-            self.session.clone(),
+        let reader = RttReader {
+            session: self.session.clone(),
             block,
-            elf,
-        )?))
+            image: self.image.clone(),
+            read_image: self.image.load(Ordering::SeqCst),
+        };
+        Ok(Box::new(RttConsole::start(self.name.clone(), reader, elf)?))
     }
 }
 
@@ -262,12 +281,7 @@ struct RttConsole {
 }
 
 impl RttConsole {
-    fn start(
-        name: String,
-        session: Arc<Mutex<Session>>,
-        block: ControlBlock,
-        elf: Option<Arc<Vec<u8>>>,
-    ) -> Result<Self, RigError> {
+    fn start(name: String, reader: RttReader, elf: Option<Arc<Vec<u8>>>) -> Result<Self, RigError> {
         let table = match elf.as_deref() {
             Some(elf) => defmt_table(elf).map_err(|e| RigError::new(&name, e))?,
             None => None,
@@ -276,8 +290,9 @@ impl RttConsole {
         std::thread::Builder::new()
             .name(format!("rtt {name}"))
             .spawn(move || {
-                if let Err(e) = read_rtt(&session, &block, table.as_ref(), &sender) {
-                    let cause = format!("rtt (control block at {:#010x}): {e}", block.address);
+                if let Err(e) = reader.run(table.as_ref(), &sender) {
+                    let cause =
+                        format!("rtt (control block at {:#010x}): {e}", reader.block.address);
                     let _ = sender.blocking_send(Err(RigError::new(&name, cause)));
                 }
             })
@@ -288,38 +303,51 @@ impl RttConsole {
 
 type Lines = mpsc::Sender<Result<String, RigError>>;
 
-/// Drains every up channel until the console is dropped; one decoder per channel.
-fn read_rtt(
-    session: &Mutex<Session>,
-    block: &ControlBlock,
-    table: Option<&defmt_decoder::Table>,
-    sender: &Lines,
-) -> Result<(), String> {
-    let mut decoders: Vec<LogDecoder<'_>> =
-        block.up.iter().map(|_| LogDecoder::new(table)).collect();
-    while !sender.is_closed() {
-        let drained: Vec<Vec<u8>> = {
-            let mut session = session.lock().unwrap_or_else(PoisonError::into_inner);
-            let mut core = session.core(0).map_err(|e| e.to_string())?;
-            block
-                .up
-                .iter()
-                .map(|channel| channel.drain(&mut core))
-                .collect::<Result<_, _>>()?
-        };
-        if drained.iter().all(Vec::is_empty) {
-            std::thread::sleep(RTT_POLL);
-            continue;
-        }
-        for (bytes, decoder) in drained.iter().zip(&mut decoders) {
-            for line in decoder.push(bytes)? {
-                if sender.blocking_send(Ok(line)).is_err() {
+/// What one RTT console reads: a control block in the image that was running when it attached.
+struct RttReader {
+    session: Arc<Mutex<Session>>,
+    block: ControlBlock,
+    image: Arc<AtomicU64>,
+    read_image: u64,
+}
+
+impl RttReader {
+    /// Drains every up channel until the console is dropped or another image is written; one
+    /// decoder per channel.
+    fn run(&self, table: Option<&defmt_decoder::Table>, sender: &Lines) -> Result<(), String> {
+        let mut decoders: Vec<LogDecoder<'_>> = self
+            .block
+            .up
+            .iter()
+            .map(|_| LogDecoder::new(table))
+            .collect();
+        while !sender.is_closed() {
+            let drained: Vec<Vec<u8>> = {
+                let mut session = self.session.lock().unwrap_or_else(PoisonError::into_inner);
+                if self.image.load(Ordering::SeqCst) != self.read_image {
                     return Ok(());
+                }
+                let mut core = session.core(0).map_err(|e| e.to_string())?;
+                self.block
+                    .up
+                    .iter()
+                    .map(|channel| channel.drain(&mut core))
+                    .collect::<Result<_, _>>()?
+            };
+            if drained.iter().all(Vec::is_empty) {
+                std::thread::sleep(RTT_POLL);
+                continue;
+            }
+            for (bytes, decoder) in drained.iter().zip(&mut decoders) {
+                for line in decoder.push(bytes)? {
+                    if sender.blocking_send(Ok(line)).is_err() {
+                        return Ok(());
+                    }
                 }
             }
         }
+        Ok(())
     }
-    Ok(())
 }
 
 #[async_trait]
@@ -347,7 +375,7 @@ mod tests {
     /// Nothing is plugged into this machine: opening is an ERROR that says what to check.
     #[test]
     fn no_probe_attached_is_an_error_listing_what_was_found_and_what_to_check() {
-        let Err(e) = BenchProbe::open("ring", &wiring("1366:1015", "nRF52840_xxAA")) else {
+        let Err(e) = BenchProbe::open("ring", &wiring("1366:1015", "nRF52840_xxAA"), None) else {
             panic!("a probe is attached to this machine");
         };
         assert_eq!(e.instrument, "probe on ring");
@@ -364,7 +392,7 @@ mod tests {
 
     #[test]
     fn an_unknown_chip_is_refused_before_any_probe_is_looked_for() {
-        let Err(e) = BenchProbe::open("ring", &wiring("1366:1015", "nRF52841_xxAA")) else {
+        let Err(e) = BenchProbe::open("ring", &wiring("1366:1015", "nRF52841_xxAA"), None) else {
             panic!("opened");
         };
         assert!(

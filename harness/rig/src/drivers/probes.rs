@@ -1,7 +1,7 @@
 //! Checks of a rig's debug probes that need probe-rs, kept to one place so the rest of the
 //! harness builds the same with or without it (the `probe-rs` feature).
 
-use hil_scenario::{ConfigErrors, DebugProbe, Rig};
+use hil_scenario::{ConfigErrors, DebugProbe, Device, Rig};
 
 use crate::{Probe, RigError};
 
@@ -30,16 +30,25 @@ pub fn check_chips(rig: &Rig) -> Result<(), ConfigErrors> {
     }
 }
 
-/// Opens the probe wired to `device`, attached to its chip.
+/// Opens the probe wired to `device`, attached to its chip; `device` runs its profile's build.
 #[cfg(feature = "probe-rs")]
-pub fn open_probe(device: &str, wiring: &DebugProbe) -> Result<Box<dyn Probe>, RigError> {
-    Ok(Box::new(super::BenchProbe::open(device, wiring)?))
+pub fn open_probe(device: &Device) -> Result<Box<dyn Probe>, RigError> {
+    let wiring = device
+        .probe
+        .as_ref()
+        .ok_or_else(|| RigError::new(&device.name, "has no debug probe in the rig file"))?;
+    let running = device.profile.image.as_deref();
+    Ok(Box::new(super::BenchProbe::open(
+        &device.name,
+        wiring,
+        running,
+    )?))
 }
 
 /// `hil rig check`'s line for a probe: found, opened and attached to the chip the rig names.
 #[cfg(feature = "probe-rs")]
 pub fn check_probe(device: &str, wiring: &DebugProbe) -> Result<String, RigError> {
-    super::BenchProbe::open(device, wiring)?;
+    super::BenchProbe::open(device, wiring, None)?;
     Ok(format!("{}: attached to {}", wiring.selector, wiring.chip))
 }
 
@@ -64,16 +73,21 @@ pub fn check_chips(rig: &Rig) -> Result<(), ConfigErrors> {
 }
 
 #[cfg(not(feature = "probe-rs"))]
-pub fn open_probe(device: &str, _wiring: &DebugProbe) -> Result<Box<dyn Probe>, RigError> {
-    Err(RigError::new(
-        format!("probe on {device}"),
-        "this `hil` was built without probe-rs",
-    ))
+pub fn open_probe(device: &Device) -> Result<Box<dyn Probe>, RigError> {
+    Err(without_probe_rs(&device.name))
 }
 
 #[cfg(not(feature = "probe-rs"))]
-pub fn check_probe(device: &str, wiring: &DebugProbe) -> Result<String, RigError> {
-    open_probe(device, wiring).map(|_| String::new())
+pub fn check_probe(device: &str, _wiring: &DebugProbe) -> Result<String, RigError> {
+    Err(without_probe_rs(device))
+}
+
+#[cfg(not(feature = "probe-rs"))]
+fn without_probe_rs(device: &str) -> RigError {
+    RigError::new(
+        format!("probe on {device}"),
+        "this `hil` was built without probe-rs",
+    )
 }
 
 #[cfg(all(test, feature = "probe-rs"))]
