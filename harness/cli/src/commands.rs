@@ -127,7 +127,7 @@ pub fn run_command(args: &RunArgs) -> u8 {
         } else {
             SnapshotMode::WritePending
         },
-        interrupt: stop_on_signals(),
+        interrupt: stop_on_signals("the rig goes to its safe state and the reports are written"),
         quarantine,
         instrument_retries: args.retries,
     };
@@ -285,12 +285,9 @@ pub fn rig_safe(path: &Path) -> u8 {
         Err(code) => return code,
     };
     match hil_runner::restore_safe_state(&rig, &crate::connect::connect) {
-        Ok(lines) => {
-            lines.iter().for_each(|l| println!("{l}"));
-            if lines
-                .iter()
-                .any(|l| l.contains("ERROR") || l.contains("not connected"))
-            {
+        Ok(actions) => {
+            actions.iter().for_each(|a| println!("{a}"));
+            if actions.iter().any(|a| a.result.is_err()) {
                 EXIT_FAIL
             } else {
                 EXIT_PASS
@@ -336,7 +333,7 @@ fn lock_rig(rig: &hil_scenario::Rig) -> Result<RigLock, u8> {
             rig.name, last.pid, last.host, last.since
         );
         match hil_runner::restore_safe_state(rig, &crate::connect::connect) {
-            Ok(lines) => lines.iter().for_each(|l| eprintln!("hil:   {l}")),
+            Ok(actions) => actions.iter().for_each(|a| eprintln!("hil:   {a}")),
             Err(e) => {
                 eprintln!("error: cannot restore the safe state: {e}");
                 return Err(EXIT_CONFIG);
@@ -346,9 +343,9 @@ fn lock_rig(rig: &hil_scenario::Rig) -> Result<RigLock, u8> {
     Ok(lock)
 }
 
-/// Ctrl-C and SIGTERM stop the run cleanly: the scenario in progress goes through safe state and
-/// its report, and the rest is reported ABORTED.
-fn stop_on_signals() -> Interrupt {
+/// Ctrl-C and SIGTERM stop a command cleanly (a run: the scenario in progress goes through safe
+/// state and its report, and the rest is reported ABORTED); `then` says what happens next.
+pub(crate) fn stop_on_signals(then: &'static str) -> Interrupt {
     use signal_hook::consts::{SIGINT, SIGTERM};
     let interrupt = Interrupt::default();
     match signal_hook::iterator::Signals::new([SIGINT, SIGTERM]) {
@@ -361,9 +358,7 @@ fn stop_on_signals() -> Interrupt {
                     } else {
                         "SIGTERM"
                     };
-                    eprintln!(
-                        "hil: {name}: stopping; the rig goes to its safe state and the reports are written"
-                    );
+                    eprintln!("hil: {name}: stopping; {then}");
                     raise.raise(name);
                 }
             });

@@ -13,23 +13,42 @@ use hil_scenario::{Image, Instrument, Rig, Setpoint};
 
 /// The run's view of `rig`. Called inside the scenario's runtime.
 pub fn connect(rig: &Rig, seed: u64) -> hil_rig::Rig {
-    let mut connected = hil_sim::start(rig, seed);
+    let hil_sim::World {
+        rig: mut connected,
+        mut emulators,
+    } = hil_sim::start_world(rig, seed);
     for instrument in rig.instruments.values().filter(|i| !i.driver.is_virtual()) {
         let name = instrument.name.clone();
+        // An emulated instrument is reached like a real one, on its emulator's pty.
+        let reached = match emulators.remove(&name) {
+            None => Ok(instrument.clone()),
+            Some(Err(e)) => Err(RigError::new(
+                &name,
+                format!("cannot start its emulator: {e}"),
+            )),
+            Some(Ok(emulator)) => {
+                let port = emulator.port().to_string();
+                connected.emulators.push(Box::new(emulator));
+                Ok(Instrument {
+                    port: Some(port),
+                    ..instrument.clone()
+                })
+            }
+        };
         if instrument.driver.is_relay() {
-            let relay: Box<dyn Relay> = match open_released(rig, instrument) {
+            let relay: Box<dyn Relay> = match reached.and_then(|i| open_released(rig, &i)) {
                 Ok(relay) => Box::new(AsyncRelay::new(&name, relay)),
                 Err(cause) => Box::new(Unavailable(cause)),
             };
             connected.relays.insert(name, relay);
         } else if instrument.driver.is_attenuator() {
-            let attenuator: Box<dyn Attenuator> = match open_identified(instrument) {
+            let attenuator: Box<dyn Attenuator> = match reached.and_then(|i| open_identified(&i)) {
                 Ok(attenuator) => Box::new(attenuator),
                 Err(cause) => Box::new(Unavailable(cause)),
             };
             connected.attenuators.insert(name, attenuator);
         } else {
-            let supply: Box<dyn PowerSupply> = match open_protected(rig, instrument) {
+            let supply: Box<dyn PowerSupply> = match reached.and_then(|i| open_protected(rig, &i)) {
                 Ok(psu) => Box::new(AsyncPsu::new(&name, psu)),
                 Err(cause) => Box::new(Unavailable(cause)),
             };

@@ -4,6 +4,7 @@ mod catalog;
 mod commands;
 mod connect;
 mod rig_check;
+mod sim_serve;
 
 use std::path::PathBuf;
 
@@ -53,6 +54,21 @@ enum Command {
     /// Work with a rig's instruments.
     #[command(subcommand)]
     Rig(RigCommand),
+    /// Work with the simulator.
+    #[command(subcommand)]
+    Sim(SimCommand),
+}
+
+#[derive(Debug, Subcommand)]
+enum SimCommand {
+    /// Start an emulated rig's simulated devices and instrument emulators, print each
+    /// emulator's pty and the devices' consoles, and serve until Ctrl-C.
+    Serve {
+        #[arg(long, default_value = "rigs/emulated.toml")]
+        rig: PathBuf,
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -62,7 +78,7 @@ enum RigCommand {
         #[arg(long, default_value = catalog::DEFAULT_RIG)]
         rig: PathBuf,
     },
-    /// Switch off every supply channel that feeds a device (after a crash, or by hand).
+    /// Apply the rig's safe state: supplies off, button contacts open, attenuators at `safe_db`.
     Safe {
         #[arg(long, default_value = catalog::DEFAULT_RIG)]
         rig: PathBuf,
@@ -100,5 +116,6 @@ pub fn run(cli: Cli) -> u8 {
         Command::Report(ReportCommand::Merge { dirs, out }) => commands::merge(&dirs, &out),
         Command::Rig(RigCommand::Check { rig }) => rig_check::rig_check(&rig),
         Command::Rig(RigCommand::Safe { rig }) => commands::rig_safe(&rig),
+        Command::Sim(SimCommand::Serve { rig, seed }) => sim_serve::serve(&rig, seed),
     }
 }

@@ -5,7 +5,10 @@
 use std::io::Write;
 use std::path::Path;
 
-use hil_scenario::{Instrument, Rig};
+use std::time::Duration;
+
+use hil_rig::drivers::SerialConsole;
+use hil_scenario::{ConsolePort, Instrument, Rig};
 
 use crate::catalog::CatalogError;
 use crate::commands::config_error;
@@ -32,30 +35,39 @@ pub fn rig_check(path: &Path) -> u8 {
             instrument.driver.name()
         );
     }
+    let consoles: Vec<_> = rig
+        .devices
+        .values()
+        .filter_map(|d| Some((d.name.as_str(), d.console.as_ref()?)))
+        .collect();
     let probes: Vec<_> = rig
         .devices
         .values()
-        .filter_map(|d| Some((d, d.probe.as_ref()?)))
+        .filter_map(|d| Some((d.name.as_str(), d.probe.as_ref()?)))
         .collect();
-    for (device, wiring) in &probes {
-        let (status, detail) = match hil_rig::drivers::check_probe(&device.name, wiring) {
-            Ok(found) => ("OK", found),
-            Err(e) => ("ERROR", e.message),
-        };
+    let lines = consoles
+        .iter()
+        .map(|(device, console)| {
+            let (status, detail) = check_console(device, console);
+            (status, device.to_string(), "console", detail)
+        })
+        .chain(probes.iter().map(|(device, wiring)| {
+            let (status, detail) = match hil_rig::drivers::check_probe(device, wiring) {
+                Ok(found) => ("OK", found),
+                Err(e) => ("ERROR", e.message),
+            };
+            (status, format!("{device}.probe"), "probe-rs", detail)
+        }));
+    for (status, name, kind, detail) in lines {
         if status == "ERROR" {
             failed += 1;
         }
-        let _ = writeln!(
-            stdout,
-            "{status:<5}  {:<12} {:<18} {detail}",
-            format!("{}.probe", device.name),
-            "probe-rs"
-        );
+        let _ = writeln!(stdout, "{status:<5}  {name:<12} {kind:<18} {detail}");
     }
-    let checked = rig.instruments.len() + probes.len();
+    let checked = rig.instruments.len() + consoles.len() + probes.len();
     let _ = writeln!(
         stdout,
-        "hil: {} of {checked} instrument(s) OK on rig `{}`",
+        "hil: {} of {checked} instrument(s) and console(s) OK on rig `{}`",
         checked - failed,
         rig.name
     );
@@ -66,9 +78,72 @@ fn check(instrument: &Instrument) -> (&'static str, String) {
     if instrument.driver.is_virtual() {
         return ("OK", "(virtual)".into());
     }
+    if instrument.emulated {
+        return check_emulated(instrument);
+    }
     let port = instrument.port.as_deref().unwrap_or_default();
     match hil_rig::drivers::check(instrument) {
         Ok(readback) => ("OK", format!("{port}: {readback}")),
         Err(e) => ("ERROR", e.message),
+    }
+}
+
+/// How long a console is listened to for a first line.
+const LISTEN: Duration = Duration::from_secs(1);
+
+/// A device's console opens, and what it says in the first second is readable: a silent one is
+/// fine (the device may be off), line noise means a wrong baud rate.
+fn check_console(device: &str, console: &ConsolePort) -> (&'static str, String) {
+    let mut reader = match SerialConsole::open(device, &console.port, console.baud) {
+        Ok(reader) => reader,
+        Err(e) => return ("ERROR", e.message),
+    };
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(e) => return ("ERROR", e.to_string()),
+    };
+    let first = runtime.block_on(async { tokio::time::timeout(LISTEN, reader.next_line()).await });
+    let port = &console.port;
+    match first {
+        Err(_) => ("OK", format!("{port}: silent for {LISTEN:?} (device off?)")),
+        Ok(Err(e)) => ("ERROR", e.message),
+        Ok(Ok(None)) => ("ERROR", format!("{port}: closed at once")),
+        Ok(Ok(Some(line))) if looks_like_noise(&line.text) => (
+            "ERROR",
+            format!(
+                "{port}: unreadable at {} baud: {:?} (wrong `baud`?)",
+                console.baud, line.text
+            ),
+        ),
+        Ok(Ok(Some(line))) => ("OK", format!("{port}: {:?}", line.text)),
+    }
+}
+
+/// Mostly bytes that are not text: what a UART read at the wrong baud rate gives.
+fn looks_like_noise(line: &str) -> bool {
+    let odd = line
+        .chars()
+        .filter(|c| *c == '\u{fffd}' || (c.is_control() && *c != '\t'))
+        .count();
+    odd * 4 > line.chars().count()
+}
+
+/// An emulated instrument is checked like a real one, against its emulator: the driver's half.
+fn check_emulated(instrument: &Instrument) -> (&'static str, String) {
+    let emulator = match hil_sim::emulators::Emulator::start(instrument.driver) {
+        Ok(Some(emulator)) => emulator,
+        Ok(None) => return ("ERROR", "no emulator for this driver".into()),
+        Err(e) => return ("ERROR", format!("cannot start its emulator: {e}")),
+    };
+    let on_pty = Instrument {
+        port: Some(emulator.port().to_string()),
+        ..instrument.clone()
+    };
+    match hil_rig::drivers::check(&on_pty) {
+        Ok(readback) => ("OK", format!("(emulated) {readback}")),
+        Err(e) => ("ERROR", format!("(emulated) {}", e.message)),
     }
 }

@@ -266,7 +266,10 @@ fn a_run_that_died_holding_the_rig_gets_its_safe_state_restored_first() {
             .contains("(pid 999999 on bench-7, since 2026-11-24T03:00:00Z) did not finish cleanly"),
         "{stderr}"
     );
-    assert!(stderr.contains("psu ch1: off"), "{stderr}");
+    assert!(
+        stderr.contains("psu: safe state: ch1 off (reads 0.000 V 0.000 A off)"),
+        "{stderr}"
+    );
     let after: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(locks.path().join("virtual.lock")).unwrap())
             .unwrap();

@@ -118,7 +118,10 @@ fn sigkill_then_resume_restores_safe_state_first_and_loses_nothing() {
         stderr.contains("did not finish cleanly; restoring the safe state first"),
         "{stderr}"
     );
-    assert!(stderr.contains("psu ch1: off"), "{stderr}");
+    assert!(
+        stderr.contains("psu: safe state: ch1 off (reads 0.000 V 0.000 A off)"),
+        "{stderr}"
+    );
     assert!(!emulator.channel(1).unwrap().on);
     let results = json(&reports.join("latest/results.json"));
     let ids: Vec<&str> = results["scenarios"]
@@ -209,6 +212,11 @@ fn a_setting_the_supply_refuses_is_a_rig_error_in_its_own_words() {
             .unwrap()
             .contains("Data out of range"),
         "{result}"
+    );
+    assert_eq!(
+        result["warnings"],
+        serde_json::json!([]),
+        "a refusal is not retried: it would only be refused again"
     );
     assert!(!emulator.channel(1).unwrap().on, "safe state");
 }

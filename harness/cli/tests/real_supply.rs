@@ -93,7 +93,7 @@ fn rig_safe_switches_a_real_supply_off_by_hand() {
     let stdout = text(&out.stdout);
     assert_eq!(out.status.code(), Some(0), "{stdout}{}", text(&out.stderr));
     assert!(
-        stdout.contains("psu ch1: off (reads 0.000 V, output off)"),
+        stdout.contains("psu: safe state: ch1 off (reads 0.000 V 0.000 A off)"),
         "{stdout}"
     );
     assert!(!emulator.channel(1).unwrap().on);

@@ -61,6 +61,7 @@ fn every_emulated_supply_checks_out() {
         ),
         ("korad", Driver::KoradKa3005p, "KORAD KA3005P"),
         ("riden", Driver::RidenRd60xx, "Riden RD6006"),
+        ("k2281", Driver::Keithley2281s, "MODEL 2281S-20-6"),
     ];
     let emulators: Vec<Emulator> = models.iter().map(|(_, d, _)| emulator(*d)).collect();
     let dir = tempfile::tempdir().unwrap();
@@ -83,7 +84,10 @@ fn every_emulated_supply_checks_out() {
         assert!(line.contains("CH1 off 0.000 V 0.000 A"), "{line}");
     }
     assert!(line(&stdout, "phone").contains("OK") && stdout.contains("(virtual)"));
-    assert!(stdout.contains("6 of 6 instrument(s) OK"), "{stdout}");
+    assert!(
+        stdout.contains("7 of 7 instrument(s) and console(s) OK"),
+        "{stdout}"
+    );
 }
 
 #[test]
@@ -120,7 +124,10 @@ fn emulated_relay_boards_and_an_attenuator_check_out() {
         line(&stdout, "rcdat").contains("RCDAT-6000-90; 0.00 dB"),
         "{stdout}"
     );
-    assert!(stdout.contains("4 of 4 instrument(s) OK"), "{stdout}");
+    assert!(
+        stdout.contains("4 of 4 instrument(s) and console(s) OK"),
+        "{stdout}"
+    );
 }
 
 #[test]
@@ -197,18 +204,99 @@ fn a_real_supply_without_a_port_is_a_located_configuration_error() {
     );
 }
 
-#[test]
-fn the_example_bench_rig_is_valid_and_names_its_missing_supply() {
-    let out = hil(&["rig", "check", "--rig", "rigs/bench-dp832.toml"]);
+#[rstest::rstest]
+#[case::dp832(
+    "rigs/bench-dp832.toml",
+    "psu",
+    "usb-RIGOL_TECHNOLOGIES_DP832_DP8C000000000-if00"
+)]
+#[case::keithley_2281s(
+    "rigs/bench-2281s.toml",
+    "cell",
+    "usb-GPIB_bridge_to_KEITHLEY_2281S-if00"
+)]
+fn an_example_bench_rig_is_valid_and_names_its_missing_supply(
+    #[case] rig: &str,
+    #[case] supply: &str,
+    #[case] port: &str,
+) {
+    let out = hil(&["rig", "check", "--rig", rig]);
 
     let stdout = text(&out.stdout);
     assert_eq!(out.status.code(), Some(1), "{stdout}{}", text(&out.stderr));
-    let psu = line(&stdout, "psu");
-    assert!(psu.starts_with("ERROR"), "{psu}");
-    assert!(
-        psu.contains("usb-RIGOL_TECHNOLOGIES_DP832_DP8C000000000-if00 does not exist"),
-        "{psu}"
+    let line = line(&stdout, supply);
+    assert!(line.starts_with("ERROR"), "{line}");
+    assert!(line.contains(&format!("{port} does not exist")), "{line}");
+}
+
+/// A rig with a real device console on `port` and nothing else but a virtual phone.
+fn console_rig(dir: &tempfile::TempDir, port: &str) -> PathBuf {
+    let profiles = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fixtures/profiles");
+    let toml = format!(
+        "name = \"bench\"\n\n[instrument.phone]\ndriver = \"virtual-central\"\n\n[device.ring]\nprofile = \"{}/ring-fw-2.1.toml\"\nconsole = {{ port = \"{port}\" }}\n",
+        profiles.display()
     );
+    let path = dir.path().join("bench.toml");
+    std::fs::write(&path, toml).unwrap();
+    path
+}
+
+#[test]
+fn a_console_is_opened_and_its_first_line_shown_or_its_noise_named() {
+    use std::io::Write;
+
+    use serialport::{SerialPort, TTYPort};
+
+    for (sent, status, shown) in [
+        (
+            &b"*** Booting ring-fw v2.1.0 ***\r\n"[..],
+            "OK",
+            "\"*** Booting ring-fw v2.1.0 ***\"",
+        ),
+        (
+            &b"\xf0\x9f\xfe\x80\x13\x88\xff\xfe\r\n"[..],
+            "ERROR",
+            "unreadable at 115200 baud",
+        ),
+        (&b""[..], "OK", "silent for 1s (device off?)"),
+    ] {
+        let (mut device, console) = TTYPort::pair().unwrap();
+        let port = console.name().unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let rig = console_rig(&dir, &port);
+        let writer = std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_millis(300));
+            device.write_all(sent).unwrap();
+            std::thread::sleep(Duration::from_secs(2));
+            drop(device);
+        });
+
+        let out = hil(&["rig", "check", "--rig", rig.to_str().unwrap()]);
+        let stdout = text(&out.stdout);
+        let ring = line(&stdout, "ring");
+        assert!(ring.starts_with(status) && ring.contains(shown), "{ring}");
+        assert_eq!(
+            out.status.code(),
+            Some(if status == "OK" { 0 } else { 1 }),
+            "{stdout}"
+        );
+        drop(console);
+        writer.join().unwrap();
+    }
+}
+
+#[test]
+fn a_console_port_that_is_not_there_is_named() {
+    let dir = tempfile::tempdir().unwrap();
+    let rig = console_rig(&dir, "/dev/ttyUSB-gone");
+    let out = hil(&["rig", "check", "--rig", rig.to_str().unwrap()]);
+    let stdout = text(&out.stdout);
+    let ring = line(&stdout, "ring");
+    assert!(
+        ring.starts_with("ERROR") && ring.contains("/dev/ttyUSB-gone"),
+        "{ring}"
+    );
+    assert_eq!(out.status.code(), Some(1));
 }
 
 /// A bench ring with a J-Link on its SWD pins (`chip` as given).
@@ -244,7 +332,10 @@ fn a_missing_debug_probe_is_an_error_line_with_what_to_check() {
         probe.contains("udev") && probe.contains("plugdev"),
         "{probe}"
     );
-    assert!(stdout.contains("0 of 1 instrument(s) OK"), "{stdout}");
+    assert!(
+        stdout.contains("0 of 1 instrument(s) and console(s) OK"),
+        "{stdout}"
+    );
 }
 
 #[test]

@@ -22,6 +22,11 @@ pub trait Central: Send {
     /// The central's own address, as devices see it.
     fn address(&self) -> &str;
 
+    /// Listens for advertisements for `window` and returns every device heard, strongest first.
+    async fn scan(&mut self, _window: Duration) -> Result<Vec<Advertisement>, RigError> {
+        Err(not_supported(self.name(), "scan"))
+    }
+
     /// One pairing attempt with `device`: scan, connect, pair (or, if the central holds a bond,
     /// re-encrypt with it, as phones do).
     async fn pair(&mut self, device: &str, deadline: Duration) -> Result<LinkOutcome, RigError>;
@@ -89,6 +94,17 @@ pub trait Central: Send {
         command: DeviceCommand,
         deadline: Duration,
     ) -> Result<CommandOutcome, RigError>;
+}
+
+/// One device heard during a scan.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Advertisement {
+    /// The rig's name for the device, when the central can tell which device it is.
+    pub device: Option<String>,
+    /// The advertised local name.
+    pub name: String,
+    pub address: String,
+    pub rssi_dbm: f64,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]

@@ -9,12 +9,13 @@ pub mod drivers;
 mod error;
 mod power;
 mod switch;
+pub mod time;
 
 use std::collections::BTreeMap;
 
-pub use central::{Central, CommandOutcome, DfuOutcome, LinkFailure, LinkOutcome};
+pub use central::{Advertisement, Central, CommandOutcome, DfuOutcome, LinkFailure, LinkOutcome};
 pub use console::Console;
-pub use error::RigError;
+pub use error::{RigError, RigErrorKind};
 pub use hil_scenario::DeviceCommand;
 pub use power::{PowerSupply, Readback};
 pub use switch::{Attenuator, Probe, Relay};
@@ -34,4 +35,7 @@ pub struct Rig {
     pub attenuators: BTreeMap<String, Box<dyn Attenuator>>,
     /// Debug probes by device name.
     pub probes: BTreeMap<String, Box<dyn Probe>>,
+    /// Emulated instruments the drivers above talk to (emulated rigs): kept running as long as
+    /// the rig is.
+    pub emulators: Vec<Box<dyn std::any::Any + Send>>,
 }

@@ -5,7 +5,9 @@ use std::collections::VecDeque;
 use std::time::Duration;
 
 use hil_rig::drivers::modbus::{crc16, parse_read_response, parse_write_response, write_request};
-use hil_rig::drivers::{Framing, Transport, TransportError, read_answer};
+use hil_rig::drivers::{
+    Framing, LONGEST_LINE, LineSplitter, Transport, TransportError, read_answer,
+};
 use proptest::prelude::*;
 
 /// A wire that delivers scripted chunks, then silence.
@@ -106,5 +108,58 @@ proptest! {
         let bit = bit.index(frame.len() * 8);
         corrupted[bit / 8] ^= 1 << (bit % 8);
         prop_assert!(parse_read_response(unit, count, &corrupted).is_err(), "CRC-16 catches every single-bit error");
+    }
+}
+
+/// Every line of a console stream, split however the reads fall.
+fn console_lines(chunks: impl IntoIterator<Item = Vec<u8>>) -> Vec<String> {
+    let mut splitter = LineSplitter::default();
+    let mut lines: Vec<String> = chunks
+        .into_iter()
+        .flat_map(|chunk| splitter.push(&chunk))
+        .collect();
+    lines.extend(splitter.finish());
+    lines
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 256, failure_persistence: None, ..ProptestConfig::default() })]
+
+    /// A device's log reads the same however the UART's reads split it: line ends (CR, LF, and
+    /// their pairs) across two reads, multi-byte characters across two reads, any noise.
+    #[test]
+    fn console_lines_do_not_depend_on_how_reads_split_the_stream(
+        noise in prop::collection::vec(any::<u8>(), 0..600),
+        // Runs of one byte (up to past the longest line) with their line ends.
+        runs in prop::collection::vec(
+            (any::<u8>(), 0..6_000usize, prop_oneof![Just(&b"\n"[..]), Just(&b"\r\n"[..]), Just(&b"\r"[..]), Just(&b""[..])]),
+            0..6,
+        ),
+        cuts in prop::collection::vec(any::<prop::sample::Index>(), 0..40),
+    ) {
+        let mut stream = noise;
+        for (byte, len, end) in runs {
+            stream.extend(std::iter::repeat_n(byte, len));
+            stream.extend_from_slice(end);
+        }
+        let whole = console_lines([stream.clone()]);
+        let split = console_lines(chunked(&stream, &cuts));
+        prop_assert_eq!(&whole, &split);
+        for line in &whole {
+            prop_assert!(line.chars().count() <= LONGEST_LINE, "a line of {} chars", line.chars().count());
+            prop_assert!(!line.contains(['\r', '\n']));
+        }
+    }
+
+    /// Text lines ended by LF, CR LF, CR or LF CR (one style per device, as firmware does) come
+    /// out as the lines written, empty ones included.
+    #[test]
+    fn console_text_lines_come_out_as_written(
+        lines in prop::collection::vec("[ -~]{0,200}", 0..50),
+        end in prop_oneof![Just("\n"), Just("\r\n"), Just("\r"), Just("\n\r")],
+        cuts in prop::collection::vec(any::<prop::sample::Index>(), 0..20),
+    ) {
+        let stream: String = lines.iter().map(|l| format!("{l}{end}")).collect();
+        prop_assert_eq!(console_lines(chunked(stream.as_bytes(), &cuts)), lines);
     }
 }

@@ -3,8 +3,8 @@
 
 use std::sync::{Arc, Mutex, PoisonError};
 
+use hil_rig::time::Instant;
 use tokio::sync::Notify;
-use tokio::time::Instant;
 
 use crate::event::{Event, EventKind};
 

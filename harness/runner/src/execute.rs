@@ -4,10 +4,10 @@ use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
-use hil_rig::{Central, CommandOutcome, Console, DfuOutcome, LinkOutcome, RigError};
+use hil_rig::time::{Instant, sleep, timeout, timeout_at};
+use hil_rig::{Central, CommandOutcome, Console, DfuOutcome, LinkOutcome, RigError, RigErrorKind};
 use hil_scenario::{Action, DfuInterrupt, Expect, Plan, PlannedStep, PowerSetting, Profile, Unit};
 use tokio::task::JoinHandle;
-use tokio::time::{Instant, sleep, timeout, timeout_at};
 
 use std::panic::AssertUnwindSafe;
 
@@ -295,30 +295,22 @@ fn spawn_monitor(
     })
 }
 
-/// Switches off every supply channel that feeds a device.
+/// Applies the safe state, recording each action; the first failure is the result.
 async fn safe_state(
     description: &hil_scenario::Rig,
     rig: &mut hil_rig::Rig,
     bus: &EventBus,
 ) -> Result<(), RigError> {
     let mut first_error = None;
-    for feed in description
-        .devices
-        .values()
-        .filter_map(|d| d.power.as_ref())
-    {
-        let Some(psu) = rig.power.get_mut(&feed.instrument) else {
-            continue;
-        };
-        match psu.off(feed.channel).await {
+    for done in crate::safe::apply(description, rig).await {
+        match done.result {
             Ok(readback) => {
                 bus.emit(EventKind::InstrumentAction {
-                    instrument: feed.instrument.clone(),
-                    action: format!("safe state: ch{} off", feed.channel),
-                    readback: InstrumentReadback::Supply(readback),
+                    instrument: done.instrument,
+                    action: done.action,
+                    readback,
                 });
             }
-            // Keep going: the other channels still need switching off.
             Err(e) => {
                 first_error.get_or_insert(e);
             }
@@ -407,24 +399,11 @@ impl Executor<'_> {
                     self.rig.power.get_mut(instrument).ok_or_else(|| {
                         RigError::new(instrument, "power supply is not connected")
                     })?;
-                // Setting a supply is idempotent: a transient wire fault is retried before it
-                // becomes an ERROR (a flaky USB cable must not fail a scenario on its own).
-                let mut attempt = 0;
-                let readback = loop {
-                    let result = match setting {
-                        PowerSetting::On(sp) => psu.apply(*channel, *sp).await,
-                        PowerSetting::Off => psu.off(*channel).await,
-                    };
-                    match result {
-                        Ok(readback) => break readback,
-                        Err(e) if attempt < self.retries => {
-                            attempt += 1;
-                            self.warnings.push(format!("retried after: {e}"));
-                            sleep(RETRY_AFTER * attempt).await;
-                        }
-                        Err(e) => return Err(e.into()),
-                    }
-                };
+                let readback = retried(self.retries, &mut self.warnings, async || match setting {
+                    PowerSetting::On(sp) => psu.apply(*channel, *sp).await,
+                    PowerSetting::Off => psu.off(*channel).await,
+                })
+                .await?;
                 let action = match setting {
                     PowerSetting::On(sp) => format!("ch{channel} {sp}"),
                     PowerSetting::Off => format!("ch{channel} off"),
@@ -759,7 +738,10 @@ impl Executor<'_> {
                     .attenuators
                     .get_mut(instrument)
                     .ok_or_else(|| RigError::new(instrument, "attenuator is not connected"))?;
-                let read = attenuator.set(*db).await?;
+                let read = retried(self.retries, &mut self.warnings, async || {
+                    attenuator.set(*db).await
+                })
+                .await?;
                 self.bus.emit(EventKind::InstrumentAction {
                     instrument: instrument.clone(),
                     action: format!("attenuation {db} dB"),
@@ -890,7 +872,10 @@ impl Executor<'_> {
             .relays
             .get_mut(instrument)
             .ok_or_else(|| RigError::new(instrument, "relay board is not connected"))?;
-        relay.set(channel, closed).await?;
+        retried(self.retries, &mut self.warnings, async || {
+            relay.set(channel, closed).await
+        })
+        .await?;
         self.bus.emit(EventKind::InstrumentAction {
             instrument: instrument.to_string(),
             action: format!("ch{channel} {}", if closed { "closed" } else { "open" }),
@@ -988,4 +973,72 @@ fn describe_fields(with: &BTreeMap<String, String>) -> String {
 
 fn on_off(on: bool) -> &'static str {
     if on { "on" } else { "off" }
+}
+
+/// Runs an idempotent instrument setting, retrying a wire fault up to `retries` times before it
+/// becomes an ERROR: a flaky USB cable must not fail a scenario on its own. A refusal (the
+/// instrument said no, a readback disagrees) is not retried: it would only say no again.
+async fn retried<T>(
+    retries: u32,
+    warnings: &mut Vec<String>,
+    mut setting: impl AsyncFnMut() -> Result<T, RigError>,
+) -> Result<T, RigError> {
+    let mut attempt = 0;
+    loop {
+        match setting().await {
+            Err(e) if e.kind == RigErrorKind::Wire && attempt < retries => {
+                attempt += 1;
+                warnings.push(format!("retried after: {e}"));
+                // Real time: it outlasts the driver's wire timeout, whatever the rig's scale.
+                tokio::time::sleep(RETRY_AFTER * attempt).await;
+            }
+            result => return result,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// An instrument setting that fails with `faults` in turn, then succeeds; counts its calls.
+    async fn run(faults: &[RigError], retries: u32) -> (Result<u32, RigError>, u32, Vec<String>) {
+        let mut calls = 0;
+        let mut warnings = Vec::new();
+        let result = retried(retries, &mut warnings, async || {
+            calls += 1;
+            faults
+                .get(calls as usize - 1)
+                .cloned()
+                .map_or(Ok(calls), Err)
+        })
+        .await;
+        (result, calls, warnings)
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_wire_fault_is_retried_and_warned_about() {
+        let (result, calls, warnings) = run(&[RigError::wire("rf", "timed out")], 2).await;
+        assert_eq!(result.unwrap(), 2);
+        assert_eq!(calls, 2);
+        assert_eq!(warnings, ["retried after: rf: timed out"]);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_refusal_is_not_retried() {
+        let refused = RigError::new("psu", "the instrument refused `VOLT 40`");
+        let (result, calls, warnings) = run(&[refused], 2).await;
+        assert_eq!(result.unwrap_err().kind, RigErrorKind::Refused);
+        assert_eq!(calls, 1);
+        assert!(warnings.is_empty());
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn wire_faults_past_the_retries_are_an_error() {
+        let fault = RigError::wire("relay", "timed out");
+        let (result, calls, warnings) = run(&[fault.clone(), fault.clone(), fault], 2).await;
+        assert_eq!(result.unwrap_err().kind, RigErrorKind::Wire);
+        assert_eq!(calls, 3);
+        assert_eq!(warnings.len(), 2);
+    }
 }

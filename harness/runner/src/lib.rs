@@ -10,6 +10,7 @@ mod interrupt;
 pub mod lock;
 mod probe_step;
 mod run;
+mod safe;
 pub mod snapshot;
 mod trace;
 
@@ -20,5 +21,6 @@ pub use event::{
 };
 pub use interrupt::Interrupt;
 pub use run::{Connect, Planned, RunOptions, restore_safe_state, run_all};
+pub use safe::SafeAction;
 pub use snapshot::SnapshotMode;
 pub use trace::recovery_trace;

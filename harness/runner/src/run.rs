@@ -8,6 +8,7 @@ use crate::bus::EventBus;
 use crate::event::{EventKind, Firmware, Outcome, RunSummary, ScenarioResult, SnapshotStatus};
 use crate::execute::{ScenarioContext, run_scenario};
 use crate::interrupt::Interrupt;
+use crate::safe::SafeAction;
 use crate::snapshot::SnapshotMode;
 
 /// A scenario as the planner left it for this rig.
@@ -50,6 +51,7 @@ pub fn run_all(
     options: &RunOptions,
 ) -> std::io::Result<(RunSummary, Vec<ScenarioResult>)> {
     let wall = std::time::Instant::now();
+    hil_rig::time::set_scale(rig.time_scale);
     bus.emit(EventKind::RunStarted {
         run_id: options.run_id.clone(),
         rig: rig.name.clone(),
@@ -218,35 +220,17 @@ fn rerun_command(scenario: &std::path::Path, rig: &hil_scenario::Rig, seed: u64)
     command
 }
 
-/// Switches off every supply channel that feeds a device, outside any run: after a crash, or by
-/// hand (`hil rig safe`). Returns one line per channel.
+/// Applies the rig's safe state outside any run: after a crash, or by hand (`hil rig safe`).
 pub fn restore_safe_state(
     rig: &hil_scenario::Rig,
     connect: &Connect<'_>,
-) -> std::io::Result<Vec<String>> {
+) -> std::io::Result<Vec<SafeAction>> {
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .start_paused(rig.is_virtual())
         .build()?;
-    runtime.block_on(async {
+    Ok(runtime.block_on(async {
         let mut connected = connect(rig, 0);
-        let mut lines = Vec::new();
-        for feed in rig.devices.values().filter_map(|d| d.power.as_ref()) {
-            let line = match connected.power.get_mut(&feed.instrument) {
-                None => format!("{} ch{}: not connected", feed.instrument, feed.channel),
-                Some(psu) => match psu.off(feed.channel).await {
-                    Ok(r) => format!(
-                        "{} ch{}: off (reads {:.3} V, output {})",
-                        feed.instrument,
-                        feed.channel,
-                        r.volts,
-                        if r.output_on { "ON" } else { "off" }
-                    ),
-                    Err(e) => format!("{} ch{}: ERROR {e}", feed.instrument, feed.channel),
-                },
-            };
-            lines.push(line);
-        }
-        Ok(lines)
-    })
+        crate::safe::apply(rig, &mut connected).await
+    }))
 }

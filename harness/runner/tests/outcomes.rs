@@ -76,17 +76,16 @@ fn device_events(events: &[Event], device: &str) -> Vec<String> {
         .collect()
 }
 
-/// The readbacks of the safe-state actions, by instrument action text.
+/// The supplies' readbacks in the safe state, by instrument action text.
 fn safe_state_readbacks(events: &[Event]) -> Vec<(String, bool)> {
     events
         .iter()
         .filter_map(|e| match &e.kind {
             EventKind::InstrumentAction {
-                action, readback, ..
-            } if action.starts_with("safe state") => match readback {
-                InstrumentReadback::Supply(r) => Some((action.clone(), r.output_on)),
-                other => panic!("a supply reads back volts, not {other:?}"),
-            },
+                action,
+                readback: InstrumentReadback::Supply(r),
+                ..
+            } if action.starts_with("safe state") => Some((action.clone(), r.output_on)),
             _ => None,
         })
         .collect()
@@ -108,6 +107,14 @@ fn assert_safe(events: &[Event]) {
         offs, expected,
         "every supply channel reads back off at the end"
     );
+    let released = events.iter().any(|e| {
+        matches!(&e.kind, EventKind::InstrumentAction {
+            action,
+            readback: InstrumentReadback::Contact { closed: false },
+            ..
+        } if action == "safe state: ch1 open")
+    });
+    assert!(released, "the ring's button contact is released at the end");
 }
 
 const LOW_RING: &str = r#"

@@ -13,6 +13,8 @@ use crate::profile::Transport;
 pub struct RigFile {
     pub name: String,
     pub description: Option<String>,
+    /// How many times faster than life a rig without real hardware runs (emulated rigs).
+    pub time_scale: Option<Spanned<f64>>,
     #[serde(default)]
     pub device: BTreeMap<String, DeviceSpec>,
     #[serde(default)]
@@ -116,8 +118,13 @@ pub struct InstrumentSpec {
     pub channels: Option<u8>,
     /// A real instrument's serial port, e.g. `/dev/serial/by-id/usb-…` (stable across replugs).
     pub port: Option<Spanned<String>>,
+    /// Instead of a port: `hil` runs an emulator of the instrument on a pty, wired to the
+    /// simulated devices, and drives it with the real driver.
+    pub emulated: Option<Spanned<bool>>,
     /// Overrides the model's usual baud rate.
     pub baud: Option<u32>,
+    /// An attenuator's setting in the rig's safe state (applied after every scenario).
+    pub safe_db: Option<Spanned<f64>>,
 }
 
 /// Every driver `hil` has. Checked by serde, so a typo is a located error, not a runtime surprise.
@@ -146,6 +153,10 @@ pub enum Driver {
     KoradKa3005p,
     /// Riden RD6006/RD6012/RD6018/RD6024: Modbus RTU registers.
     RidenRd60xx,
+    /// Keithley 2281S-20-6 in its battery-simulator function: SCPI; a cell's open-circuit
+    /// voltage with a series resistance, like the virtual supply.
+    #[serde(rename = "keithley-2281s")]
+    Keithley2281s,
     /// Numato Lab USB relay modules (1–32 channels): ASCII commands with echo, contacts read back.
     NumatoRelay,
     /// LCUS-type USB relay boards (CH340): 4-byte binary frames, no readback.
@@ -168,6 +179,7 @@ impl Driver {
             Driver::KeysightE36300 => "keysight-e36300",
             Driver::KoradKa3005p => "korad-ka3005p",
             Driver::RidenRd60xx => "riden-rd60xx",
+            Driver::Keithley2281s => "keithley-2281s",
             Driver::NumatoRelay => "numato-relay",
             Driver::LcusRelay => "lcus-relay",
             Driver::MinicircuitsRcdat => "minicircuits-rcdat",
@@ -187,6 +199,7 @@ impl Driver {
             | Driver::KeysightE36300
             | Driver::KoradKa3005p
             | Driver::RidenRd60xx
+            | Driver::Keithley2281s
             | Driver::NumatoRelay
             | Driver::LcusRelay
             | Driver::MinicircuitsRcdat => false,
@@ -202,6 +215,7 @@ impl Driver {
                 | Driver::KeysightE36300
                 | Driver::KoradKa3005p
                 | Driver::RidenRd60xx
+                | Driver::Keithley2281s
         )
     }
 
@@ -226,6 +240,7 @@ impl Driver {
             | Driver::KeysightE36300
             | Driver::KoradKa3005p
             | Driver::RidenRd60xx
+            | Driver::Keithley2281s
             | Driver::NumatoRelay
             | Driver::LcusRelay
             | Driver::MinicircuitsRcdat => &[],
@@ -250,7 +265,7 @@ impl Driver {
 
     /// Whether the instrument can put a resistance in series with its output.
     pub fn has_series_resistance(self) -> bool {
-        matches!(self, Driver::VirtualPsu)
+        matches!(self, Driver::VirtualPsu | Driver::Keithley2281s)
     }
 
     /// Channels when the rig file does not say.
@@ -258,7 +273,7 @@ impl Driver {
         match self {
             Driver::VirtualPsu | Driver::SiglentSpd3303x => 2,
             Driver::RigolDp800 | Driver::KeysightE36300 => 3,
-            Driver::KoradKa3005p | Driver::RidenRd60xx => 1,
+            Driver::KoradKa3005p | Driver::RidenRd60xx | Driver::Keithley2281s => 1,
             Driver::VirtualRelay | Driver::NumatoRelay => 4,
             Driver::LcusRelay => 1,
             Driver::VirtualCentral
@@ -284,6 +299,7 @@ impl Driver {
             | Driver::KeysightE36300
             | Driver::KoradKa3005p
             | Driver::RidenRd60xx
+            | Driver::Keithley2281s
             | Driver::NumatoRelay
             | Driver::LcusRelay => None,
         }

@@ -15,6 +15,8 @@ pub struct Rig {
     pub description: Option<String>,
     pub devices: BTreeMap<String, Device>,
     pub instruments: BTreeMap<String, Instrument>,
+    /// How many times faster than life rig time runs: 1 on a bench; more on an emulated rig.
+    pub time_scale: f64,
     /// Devices whose profile the user chose (`--profile`), with the rig's reference profile they
     /// replace: a scenario's `[profiles]` leaves them be, and an update to the reference build
     /// becomes an update to the build under test.
@@ -79,6 +81,17 @@ pub struct Instrument {
     /// A real instrument's serial port.
     pub port: Option<String>,
     pub baud: Option<u32>,
+    /// A real driver talking to an emulator of the instrument, wired to the simulated devices.
+    pub emulated: bool,
+    /// An attenuator's setting in the safe state, in dB.
+    pub safe_db: Option<f64>,
+}
+
+impl Instrument {
+    /// Whether the instrument is part of the simulation (virtual or emulated), not hardware.
+    pub fn is_simulated(&self) -> bool {
+        self.driver.is_virtual() || self.emulated
+    }
 }
 
 impl Rig {
@@ -100,7 +113,30 @@ impl Rig {
                     channels: spec.channels.unwrap_or_else(|| driver.default_channels()),
                     port: spec.port.as_ref().map(|p| p.get_ref().clone()),
                     baud: spec.baud,
+                    emulated: spec.emulated.as_ref().is_some_and(|e| *e.get_ref()),
+                    safe_db: spec.safe_db.as_ref().map(|db| *db.get_ref()),
                 };
+                if let Some(db) = &spec.safe_db {
+                    let value = *db.get_ref();
+                    match driver.attenuation_range() {
+                        None => problems.push(source.error(
+                            db.span(),
+                            format!(
+                                "`safe_db` is for attenuators; `{name}` is {}",
+                                driver.name()
+                            ),
+                            None,
+                        )),
+                        Some((max, _)) if !(0.0..=max).contains(&value) => {
+                            problems.push(source.error(
+                                db.span(),
+                                format!("safe_db {value} is out of range; expected 0 to {max} dB"),
+                                None,
+                            ))
+                        }
+                        Some(_) => {}
+                    }
+                }
                 (name.clone(), instrument)
             })
             .collect();
@@ -143,14 +179,27 @@ impl Rig {
                     Driver::is_power_supply,
                     "a power supply",
                 );
-                if wired.as_ref().is_ok_and(|driver| driver.is_virtual()) && spec.sim.is_none() {
+                let simulated = instruments
+                    .get(binding.instrument.get_ref())
+                    .map(Instrument::is_simulated);
+                if wired.is_ok() && simulated == Some(true) && spec.sim.is_none() {
                     problems.push(source.error(
                         binding.instrument.span(),
                         format!(
-                            "`{}` is virtual but device `{name}` has no `sim` model",
+                            "`{}` is simulated but device `{name}` has no `sim` model",
                             binding.instrument.get_ref()
                         ),
                         Some("add `sim = \"ring\"` or `sim = \"lock\"` to the device".into()),
+                    ));
+                }
+                if wired.is_ok() && simulated == Some(false) && spec.sim.is_some() {
+                    problems.push(source.error(
+                        binding.instrument.span(),
+                        format!(
+                            "simulated device `{name}` is fed by `{}`, a real instrument",
+                            binding.instrument.get_ref()
+                        ),
+                        Some("feed it from a virtual or `emulated = true` supply, or remove `sim`".into()),
                     ));
                 }
                 if let Err(e) = wired {
@@ -218,12 +267,20 @@ impl Rig {
             }
         }
 
+        let time_scale = check_time_scale(
+            &source,
+            &mut problems,
+            file.time_scale.as_ref(),
+            &instruments,
+            &devices,
+        );
         problems.finish(Rig {
             name: file.name,
             path: path.to_path_buf(),
             description: file.description,
             devices,
             instruments,
+            time_scale,
             pinned: Default::default(),
         })
     }
@@ -339,9 +396,75 @@ fn debug_probe(source: &SourceFile, problems: &mut Problems, binding: ProbeBindi
     }
 }
 
-/// A real instrument needs a port to be reached by; a virtual one has none to use.
+/// Only a rig without hardware can run faster than life.
+fn check_time_scale(
+    source: &SourceFile,
+    problems: &mut Problems,
+    time_scale: Option<&toml::Spanned<f64>>,
+    instruments: &BTreeMap<String, Instrument>,
+    devices: &BTreeMap<String, Device>,
+) -> f64 {
+    let Some(scale) = time_scale else {
+        return 1.0;
+    };
+    let value = *scale.get_ref();
+    let hardware = instruments
+        .values()
+        .filter(|i| !i.is_simulated())
+        .map(|i| format!("instrument `{}`", i.name))
+        .chain(
+            devices
+                .values()
+                .filter(|d| d.console.is_some() || d.probe.is_some())
+                .map(|d| format!("the console or probe of `{}`", d.name)),
+        )
+        .next();
+    if !(value.is_finite() && (1.0..=1000.0).contains(&value)) {
+        problems.push(source.error(
+            scale.span(),
+            format!("time_scale {value} is out of range; expected 1 to 1000"),
+            None,
+        ));
+    } else if let Some(hardware) = hardware {
+        problems.push(source.error(
+            scale.span(),
+            format!("time_scale needs a rig without hardware, but {hardware} is real"),
+            Some(
+                "real instruments and devices run at the speed of life: remove `time_scale`".into(),
+            ),
+        ));
+    } else {
+        return value;
+    }
+    1.0
+}
+
+/// A real instrument needs a port to be reached by (or an emulator); a virtual one has neither.
 fn check_port(source: &SourceFile, problems: &mut Problems, name: &str, spec: &InstrumentSpec) {
     let driver = *spec.driver.get_ref();
+    let emulated = spec.emulated.as_ref().filter(|e| *e.get_ref());
+    if let Some(emulated) = emulated {
+        let problem = if driver.is_virtual() {
+            Some(format!(
+                "instrument `{name}` ({}) is virtual: it is simulated already",
+                driver.name()
+            ))
+        } else if spec.port.is_some() {
+            Some(format!(
+                "instrument `{name}` has both a `port` and `emulated = true`"
+            ))
+        } else {
+            None
+        };
+        if let Some(problem) = problem {
+            problems.push(source.error(
+                emulated.span(),
+                problem,
+                Some("`emulated = true` stands in for the `port` of a real driver".into()),
+            ));
+        }
+        return;
+    }
     match (&spec.port, driver.is_virtual()) {
         (None, false) => problems.push(source.error(
             spec.driver.span(),
@@ -349,7 +472,7 @@ fn check_port(source: &SourceFile, problems: &mut Problems, name: &str, spec: &I
                 "instrument `{name}` ({}) has no `port`",
                 driver.name()
             ),
-            Some("add e.g. `port = \"/dev/ttyUSB0\"`; `ls /dev/serial/by-id/` lists what is plugged in".into()),
+            Some("add e.g. `port = \"/dev/ttyUSB0\"` (`ls /dev/serial/by-id/` lists what is plugged in), or `emulated = true`".into()),
         )),
         (Some(port), true) => problems.push(source.error(
             port.span(),

@@ -173,6 +173,11 @@ fn the_good_rig_loads() {
 #[case::real_driver_without_port(("\"virtual-psu\"", "\"rigol-dp800\""), "4:10", "instrument `psu` (rigol-dp800) has no `port`")]
 #[case::console_on_a_simulated_device(("sim = \"ring\"\n", "sim = \"ring\"\nconsole = { port = \"/dev/ttyUSB1\" }\n"), "9:20", "simulated device `ring` has its console from the simulator")]
 #[case::virtual_driver_with_port(("\"virtual-psu\"", "\"virtual-psu\"\nport = \"/dev/ttyUSB0\""), "5:8", "instrument `psu` (virtual-psu) is virtual and has no port")]
+#[case::virtual_driver_emulated(("\"virtual-psu\"", "\"virtual-psu\"\nemulated = true"), "5:12", "instrument `psu` (virtual-psu) is virtual: it is simulated already")]
+#[case::port_and_emulated(("\"virtual-psu\"", "\"rigol-dp800\"\nport = \"/dev/ttyUSB0\"\nemulated = true"), "6:12", "instrument `psu` has both a `port` and `emulated = true`")]
+#[case::simulated_device_on_a_real_supply(("\"virtual-psu\"", "\"rigol-dp800\"\nport = \"/dev/ttyUSB0\""), "10:24", "simulated device `ring` is fed by `psu`, a real instrument")]
+#[case::safe_db_on_a_supply(("\"virtual-psu\"", "\"virtual-psu\"\nsafe_db = 0.0"), "5:11", "`safe_db` is for attenuators; `psu` is virtual-psu")]
+#[case::time_scale_below_life(("name = \"bench\"", "name = \"bench\"\ntime_scale = 0.5"), "2:14", "time_scale 0.5 is out of range; expected 1 to 1000")]
 fn rig_errors_point_at_the_problem(
     #[case] edit: (&str, &str),
     #[case] line_col: &str,
@@ -185,6 +190,47 @@ fn rig_errors_point_at_the_problem(
             .iter()
             .any(|e| e.starts_with(&expected) && e.contains(message)),
         "expected an error at {expected} containing {message:?}, got {errors:#?}"
+    );
+}
+
+#[test]
+fn only_a_rig_without_hardware_runs_faster_than_life() {
+    let emulated = GOOD_RIG
+        .replace("name = \"bench\"", "name = \"bench\"\ntime_scale = 10")
+        .replace("\"virtual-psu\"", "\"rigol-dp800\"\nemulated = true");
+    let (_, errors) = rig_errors(&emulated);
+    assert!(errors.is_empty(), "{errors:?}");
+
+    let (path, errors) =
+        rig_errors(&emulated.replace("emulated = true", "port = \"/dev/ttyUSB0\""));
+    let expected = format!(
+        "{}:2:14: time_scale needs a rig without hardware, but instrument `psu` is real",
+        path.display()
+    );
+    assert!(errors.contains(&expected), "{errors:#?}");
+}
+
+#[test]
+fn an_emulated_supply_feeds_simulated_devices_on_a_scaled_wall_clock() {
+    let rig = GOOD_RIG
+        .replace("name = \"bench\"", "name = \"bench\"\ntime_scale = 10")
+        .replace("\"virtual-psu\"", "\"rigol-dp800\"\nemulated = true");
+    let dir = tempfile::tempdir().unwrap();
+    let profiles = repo().join("fixtures/profiles");
+    let path = write(
+        dir.path(),
+        "rig.toml",
+        &rig.replace("PROFILES", &profiles.display().to_string()),
+    );
+
+    let rig = Rig::load(&path).unwrap();
+
+    let psu = &rig.instruments["psu"];
+    assert!(psu.emulated && psu.is_simulated() && psu.port.is_none());
+    assert_eq!(rig.time_scale, 10.0);
+    assert!(
+        !rig.is_virtual(),
+        "real I/O: the wall clock, not the paused one"
     );
 }
 
@@ -275,4 +321,90 @@ fn a_broken_log_rule_is_located_in_the_rules_file() {
             .any(|e| e.starts_with(&at("8:9")) && e.contains("`keep` names `reason`")),
         "{errors:#?}"
     );
+}
+
+/// A real ring on a bench supply, with room for a worn cell's resistance.
+const CELL_BENCH: &str = r#"name = "cell-bench"
+
+[instrument.cell]
+driver = "DRIVER"
+port = "/dev/ttyUSB0"
+
+[device.ring]
+profile = "PROFILES/ring-fw-2.1.toml"
+power = { instrument = "cell", max_volts = 4.25, max_amps = 0.5, max_series_ohms = 5.0 }
+"#;
+
+const WORN_CELL: &str = r#"id = "T02"
+failure = "F01"
+title = "worn cell"
+needs = ["ring.power"]
+
+[[reproduce]]
+power = { device = "ring", volts = 3.62, series_ohms = OHMS }
+"#;
+
+#[rstest]
+#[case::battery_simulator("keithley-2281s", "1.0", None)]
+#[case::battery_simulator_at_the_limit("keithley-2281s", "5.0", None)]
+#[case::battery_simulator_over_the_limit(
+    "keithley-2281s",
+    "50.0",
+    Some("series_ohms = 50 is outside 0..=5")
+)]
+#[case::plain_supply(
+    "rigol-dp800",
+    "1.0",
+    Some("`cell` (rigol-dp800) cannot emulate series resistance")
+)]
+fn series_resistance_is_planned_only_where_an_instrument_can_add_it(
+    #[case] driver: &str,
+    #[case] ohms: &str,
+    #[case] refusal: Option<&str>,
+) {
+    let dir = tempfile::tempdir().unwrap();
+    let profiles = repo().join("fixtures/profiles");
+    let rig = CELL_BENCH
+        .replace("DRIVER", driver)
+        .replace("PROFILES", &profiles.display().to_string());
+    let rig = Rig::load(&write(dir.path(), "rig.toml", &rig)).unwrap();
+    let path = write(dir.path(), "s.toml", &WORN_CELL.replace("OHMS", ohms));
+
+    let planned = Scenario::load(&path).unwrap().plan(&rig);
+
+    match (planned, refusal) {
+        (Ok(_), None) => {}
+        (Err(PlanError::Invalid(e)), Some(message)) => {
+            let expected = format!("{}:7:56: ", path.display());
+            assert!(
+                e.errors
+                    .iter()
+                    .map(ToString::to_string)
+                    .any(|e| e.starts_with(&expected) && e.contains(message)),
+                "expected an error at {expected} containing {message:?}, got {e:#?}"
+            );
+        }
+        (other, _) => panic!("expected {refusal:?}, got {other:?}"),
+    }
+}
+
+/// The example rigs in `rigs/` are what people copy: every one must load.
+#[test]
+fn every_rig_in_the_repository_loads() {
+    let mut loaded = Vec::new();
+    for entry in std::fs::read_dir(repo().join("rigs")).unwrap() {
+        let path = entry.unwrap().path();
+        if path.extension().is_some_and(|e| e == "toml") {
+            if let Err(e) = Rig::load(&path) {
+                panic!("{} does not load: {e:?}", path.display());
+            }
+            loaded.push(path.file_name().unwrap().to_string_lossy().into_owned());
+        }
+    }
+    loaded.sort();
+    assert!(
+        loaded.contains(&"bench-2281s.toml".to_string()),
+        "{loaded:?}"
+    );
+    assert!(loaded.contains(&"virtual.toml".to_string()), "{loaded:?}");
 }

@@ -5,12 +5,13 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use async_trait::async_trait;
+use hil_rig::time::{sleep, timeout};
 use hil_rig::{
-    Central, CommandOutcome, DeviceCommand, DfuOutcome, LinkFailure, LinkOutcome, RigError,
+    Advertisement, Central, CommandOutcome, DeviceCommand, DfuOutcome, LinkFailure, LinkOutcome,
+    RigError,
 };
 use hil_scenario::Image;
 use tokio::sync::{mpsc, oneshot, watch};
-use tokio::time::{sleep, timeout};
 
 use crate::bonds::Key;
 use crate::device::{Advert, LinkRequest, Peer, Role};
@@ -30,6 +31,7 @@ const FAILED_TO_ESTABLISH: u8 = 0x3E;
 /// The radio path from the central to one device; every central shares the device's radio.
 #[derive(Clone)]
 pub struct DeviceLink {
+    pub address: String,
     pub requests: mpsc::Sender<LinkRequest>,
     pub advert: watch::Receiver<Advert>,
 }
@@ -193,6 +195,29 @@ impl Central for VirtualCentral {
 
     fn address(&self) -> &str {
         &self.address
+    }
+
+    async fn scan(&mut self, window: Duration) -> Result<Vec<Advertisement>, RigError> {
+        if !self.adapter_on {
+            return Err(self.error("the Bluetooth adapter is off".into()));
+        }
+        sleep(window).await;
+        let mut heard: Vec<Advertisement> = self
+            .links
+            .iter()
+            .filter_map(|(device, link)| {
+                let advert = *link.advert.borrow();
+                let heard = advert.on && self.radio.margin_db(advert.tx_dbm) >= SCAN_MARGIN_DB;
+                heard.then(|| Advertisement {
+                    device: Some(device.clone()),
+                    name: device.clone(),
+                    address: link.address.clone(),
+                    rssi_dbm: self.radio.rssi_dbm(advert.tx_dbm),
+                })
+            })
+            .collect();
+        heard.sort_by(|a, b| b.rssi_dbm.total_cmp(&a.rssi_dbm));
+        Ok(heard)
     }
 
     async fn pair(&mut self, device: &str, deadline: Duration) -> Result<LinkOutcome, RigError> {

@@ -18,12 +18,13 @@ mod switch;
 use std::collections::BTreeMap;
 
 use hil_scenario::Driver;
-use tokio::sync::{mpsc, watch};
+use tokio::sync::{mpsc, oneshot, watch};
 
 use crate::central::{DeviceLink, VirtualCentral};
 use crate::console::VirtualConsole;
 use crate::device::{Advert, Device, DeviceIo, PeerLink, Role, Sniffer, Supply};
 use crate::device_central::{DeviceCentral, VirtualNfcCloner};
+use crate::emulators::{Emulator, Wiring};
 use crate::hardware::Hardware;
 use crate::psu::{Rail, VirtualPsu};
 use crate::radio::RadioPath;
@@ -31,9 +32,24 @@ use crate::switch::{VirtualAttenuator, VirtualProbe, VirtualRelay};
 
 pub use battery::{LIPO, state_of_charge};
 
+/// The simulated part of a rig, running: virtual instruments ready to use, and emulators (on
+/// ptys) of the `emulated = true` instruments, wired to the simulated devices, for the real
+/// drivers to open.
+pub struct World {
+    pub rig: hil_rig::Rig,
+    /// By instrument name; an emulator that could not start (no pty) is an error to report.
+    pub emulators: BTreeMap<String, std::io::Result<Emulator>>,
+}
+
 /// Builds the virtual rig for a resolved rig file and starts its devices. Must be called inside a
 /// tokio runtime; devices stop when the returned rig is dropped.
 pub fn start(rig: &hil_scenario::Rig, seed: u64) -> hil_rig::Rig {
+    start_world(rig, seed).rig
+}
+
+/// Builds the simulated part of a rig and starts its devices and emulators. Must be called inside
+/// a tokio runtime; devices stop when the rig is dropped, emulators when they are.
+pub fn start_world(rig: &hil_scenario::Rig, seed: u64) -> World {
     let radio = RadioPath::new(seed);
     let mut rails: BTreeMap<(String, u8), Rail> = BTreeMap::new();
     let mut contacts: BTreeMap<(String, u8), watch::Sender<bool>> = BTreeMap::new();
@@ -50,6 +66,7 @@ pub fn start(rig: &hil_scenario::Rig, seed: u64) -> hil_rig::Rig {
         let (supply_tx, supply_rx) = watch::channel(Supply::OFF);
         let (load_tx, load_rx) = watch::channel(0.0);
         let (console_tx, console_rx) = mpsc::unbounded_channel();
+        let (crash_tx, crash_rx) = oneshot::channel();
         let (request_tx, request_rx) = mpsc::channel(4);
         let (advert_tx, advert_rx) = watch::channel(Advert::default());
         let (button_tx, button_rx) = watch::channel(false);
@@ -77,12 +94,15 @@ pub fn start(rig: &hil_scenario::Rig, seed: u64) -> hil_rig::Rig {
         links.insert(
             device.name.clone(),
             DeviceLink {
+                address: link.address.clone(),
                 requests: link.requests.clone(),
                 advert: link.advert.clone(),
             },
         );
-        out.consoles
-            .insert(device.name.clone(), Box::new(VirtualConsole(console_rx)));
+        out.consoles.insert(
+            device.name.clone(),
+            Box::new(VirtualConsole::new(console_rx, crash_rx)),
+        );
         let io = DeviceIo {
             supply: supply_rx,
             load: load_tx,
@@ -94,14 +114,14 @@ pub fn start(rig: &hil_scenario::Rig, seed: u64) -> hil_rig::Rig {
             sniffer: sniffer.clone(),
             probe: probe_rx,
         };
-        boards.push((device, model, link, io));
+        boards.push((device, model, link, io, crash_tx));
     }
     // Every device can reach every other (they share the devices' shield box).
     let peers: BTreeMap<String, PeerLink> = boards
         .iter()
-        .map(|(device, _, link, _)| (device.name.clone(), link.clone()))
+        .map(|(device, _, link, _, _)| (device.name.clone(), link.clone()))
         .collect();
-    for (device, model, link, mut io) in boards {
+    for (device, model, link, mut io, crash) in boards {
         io.peers = peers
             .iter()
             .filter(|(name, _)| **name != device.name)
@@ -124,11 +144,30 @@ pub fn start(rig: &hil_scenario::Rig, seed: u64) -> hil_rig::Rig {
             device.profile.clone(),
             io,
         );
-        tokio::spawn(sim.run());
+        console::supervise(device.name.clone(), tokio::spawn(sim.run()), crash);
     }
 
+    let mut emulators = BTreeMap::new();
     for instrument in rig.instruments.values() {
         let name = instrument.name.clone();
+        if instrument.emulated {
+            let channels = 1..=instrument.channels;
+            let wiring = Wiring {
+                rails: channels
+                    .clone()
+                    .filter_map(|ch| Some((ch, rails.remove(&(name.clone(), ch))?)))
+                    .collect(),
+                contacts: channels
+                    .filter_map(|ch| Some((ch, contacts.remove(&(name.clone(), ch))?)))
+                    .collect(),
+                radio: instrument.driver.is_attenuator().then(|| radio.clone()),
+            };
+            let emulator = Emulator::start_wired(instrument.driver, wiring).and_then(|e| {
+                e.ok_or_else(|| std::io::Error::other("no emulator for this driver"))
+            });
+            emulators.insert(name, emulator);
+            continue;
+        }
         match instrument.driver {
             Driver::VirtualPsu => {
                 let channels = (1..=instrument.channels)
@@ -189,12 +228,16 @@ pub fn start(rig: &hil_scenario::Rig, seed: u64) -> hil_rig::Rig {
             | Driver::KeysightE36300
             | Driver::KoradKa3005p
             | Driver::RidenRd60xx
+            | Driver::Keithley2281s
             | Driver::NumatoRelay
             | Driver::LcusRelay
             | Driver::MinicircuitsRcdat => {}
         }
     }
-    out
+    World {
+        rig: out,
+        emulators,
+    }
 }
 
 /// A channel with nothing connected: it draws no current.

@@ -49,11 +49,16 @@ impl RadioPath {
         self.state().attenuation_db
     }
 
+    /// What the central's receiver measures of a device transmitting at `device_tx_dbm`.
+    pub fn rssi_dbm(&self, device_tx_dbm: f64) -> f64 {
+        device_tx_dbm - FREE_SPACE_1M_DB - self.attenuation()
+    }
+
     /// Margin over sensitivity of the weaker direction, for a device transmitting at `device_tx_dbm`.
     pub fn margin_db(&self, device_tx_dbm: f64) -> f64 {
-        let loss = FREE_SPACE_1M_DB + self.attenuation();
-        let uplink = device_tx_dbm - loss - CENTRAL_SENSITIVITY_DBM;
-        let downlink = CENTRAL_TX_DBM - loss - DEVICE_SENSITIVITY_DBM;
+        let uplink = self.rssi_dbm(device_tx_dbm) - CENTRAL_SENSITIVITY_DBM;
+        let downlink =
+            CENTRAL_TX_DBM - FREE_SPACE_1M_DB - self.attenuation() - DEVICE_SENSITIVITY_DBM;
         uplink.min(downlink)
     }
 

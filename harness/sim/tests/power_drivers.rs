@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use hil_rig::drivers::{AsyncPsu, SerialSupply, open};
+use hil_rig::drivers::{AsyncPsu, KEITHLEY_2281S, Psu, SerialSupply, SerialTransport, open};
 use hil_rig::{PowerSupply, RigError};
 use hil_scenario::{Driver, Instrument, Setpoint};
 use hil_sim::emulators::{Emulator, Fault};
@@ -25,6 +25,8 @@ fn connect(driver: Driver, emulator: &Emulator) -> Box<dyn SerialSupply> {
         channels: driver.default_channels(),
         port: Some(emulator.port().into()),
         baud: None,
+        emulated: false,
+        safe_db: None,
     })
     .expect("the pty opens");
     psu.set_timeout(Duration::from_secs(10));
@@ -51,6 +53,7 @@ fn expect_error<T: std::fmt::Debug>(result: Result<T, RigError>) -> String {
 #[case::keysight(Driver::KeysightE36300, "Keysight Technologies,E36312A")]
 #[case::korad(Driver::KoradKa3005p, "KORAD KA3005P")]
 #[case::riden(Driver::RidenRd60xx, "Riden RD6006 (model 60062) SN:00012345 FW:1.41")]
+#[case::keithley(Driver::Keithley2281s, "KEITHLEY INSTRUMENTS,MODEL 2281S-20-6")]
 fn identifies_the_model_it_was_told_about(#[case] driver: Driver, #[case] identity: &str) {
     let emulator = emulator(driver);
     let answer = connect(driver, &emulator).identify().unwrap();
@@ -64,7 +67,8 @@ fn apply_programs_verifies_and_reads_the_output_back(
         Driver::SiglentSpd3303x,
         Driver::KeysightE36300,
         Driver::KoradKa3005p,
-        Driver::RidenRd60xx
+        Driver::RidenRd60xx,
+        Driver::Keithley2281s
     )]
     driver: Driver,
 ) {
@@ -90,7 +94,8 @@ fn off_switches_the_output_off_and_reads_zero(
         Driver::SiglentSpd3303x,
         Driver::KeysightE36300,
         Driver::KoradKa3005p,
-        Driver::RidenRd60xx
+        Driver::RidenRd60xx,
+        Driver::Keithley2281s
     )]
     driver: Driver,
 ) {
@@ -112,6 +117,7 @@ fn off_switches_the_output_off_and_reads_zero(
 // Korad and Riden have no error queue and ignore the value: the readback catches it.
 #[case::korad(Driver::KoradKa3005p, "voltage reads back 0.00 after setting 99.00")]
 #[case::riden(Driver::RidenRd60xx, "voltage reads back 5 after setting 99")]
+#[case::keithley(Driver::Keithley2281s, "Data out of range")]
 fn a_refused_setting_is_a_rig_error_with_the_instruments_words(
     #[case] driver: Driver,
     #[case] words: &str,
@@ -131,6 +137,7 @@ fn a_refused_setting_is_a_rig_error_with_the_instruments_words(
 #[case::keysight(Driver::KeysightE36300, "*IDN?")]
 #[case::korad(Driver::KoradKa3005p, "*IDN?")]
 #[case::riden(Driver::RidenRd60xx, "reading register 0")]
+#[case::keithley(Driver::Keithley2281s, "*IDN?")]
 fn an_answer_later_than_the_timeout_is_a_rig_error(#[case] driver: Driver, #[case] asked: &str) {
     let emulator = emulator(driver);
     let mut psu = connect(driver, &emulator);
@@ -169,7 +176,8 @@ fn line_noise_is_a_clear_error(
         Driver::SiglentSpd3303x,
         Driver::KeysightE36300,
         Driver::KoradKa3005p,
-        Driver::RidenRd60xx
+        Driver::RidenRd60xx,
+        Driver::Keithley2281s
     )]
     driver: Driver,
 ) {
@@ -189,7 +197,8 @@ fn an_instrument_vanishing_mid_command_names_the_port(
         Driver::SiglentSpd3303x,
         Driver::KeysightE36300,
         Driver::KoradKa3005p,
-        Driver::RidenRd60xx
+        Driver::RidenRd60xx,
+        Driver::Keithley2281s
     )]
     driver: Driver,
 ) {
@@ -209,6 +218,7 @@ fn an_instrument_vanishing_mid_command_names_the_port(
 #[case::keysight(Driver::KeysightE36300, Some(4.25))]
 #[case::korad(Driver::KoradKa3005p, None)]
 #[case::riden(Driver::RidenRd60xx, Some(4.25))]
+#[case::keithley(Driver::Keithley2281s, Some(4.25))]
 fn ovp_is_programmed_where_the_model_has_it(#[case] driver: Driver, #[case] ovp: Option<f64>) {
     let emulator = emulator(driver);
     let mut psu = connect(driver, &emulator);
@@ -220,18 +230,101 @@ fn ovp_is_programmed_where_the_model_has_it(#[case] driver: Driver, #[case] ovp:
     assert_eq!(emulator.channel(1).unwrap().ovp, ovp.or(factory_ovp));
 }
 
-#[test]
-fn a_different_model_on_the_port_is_named() {
-    let emulator = emulator(Driver::KeysightE36300);
-    let mut psu = connect(Driver::RigolDp800, &emulator);
+#[rstest]
+#[case::keysight_for_a_rigol(
+    Driver::KeysightE36300,
+    Driver::RigolDp800,
+    "Keysight Technologies,E36312A"
+)]
+#[case::supply_for_a_simulator(
+    Driver::RigolDp800,
+    Driver::Keithley2281s,
+    "RIGOL TECHNOLOGIES,DP832"
+)]
+#[case::simulator_for_a_supply(Driver::Keithley2281s, Driver::KeysightE36300, "MODEL 2281S-20-6")]
+fn a_different_model_on_the_port_is_named(
+    #[case] on_the_port: Driver,
+    #[case] in_the_rig: Driver,
+    #[case] identity: &str,
+) {
+    let emulator = emulator(on_the_port);
+    let mut psu = connect(in_the_rig, &emulator);
 
     let message = expect_error(psu.identify());
 
     assert!(message.contains("wrong model"), "{message}");
+    assert!(message.contains(identity), "{message}");
+}
+
+fn cell(volts: f64, amps: f64, series_ohms: f64) -> Setpoint {
+    Setpoint {
+        series_ohms: Some(series_ohms),
+        ..setpoint(volts, amps)
+    }
+}
+
+#[test]
+fn a_battery_simulators_series_resistance_shows_under_load() {
+    let emulator = emulator(Driver::Keithley2281s);
+    let mut sim = connect(Driver::Keithley2281s, &emulator);
+
+    let readback = sim.apply(1, cell(3.62, 0.5, 1.0)).unwrap();
+
+    let front_panel = emulator.channel(1).unwrap();
     assert!(
-        message.contains("Keysight Technologies,E36312A"),
-        "{message}"
+        (front_panel.series_ohms - 1.0).abs() < 1e-6,
+        "{front_panel:?}"
     );
+    assert!((front_panel.volts - 3.62).abs() < 1e-9, "{front_panel:?}");
+    // 3.62 V behind 1 Ω into the emulated 100 Ω load: 35.8 mA, and 36 mV lost inside the cell.
+    let amps = 3.62 / 101.0;
+    assert!((readback.amps - amps).abs() < 0.001, "{readback:?}");
+    assert!(
+        (readback.volts - (3.62 - amps)).abs() < 0.002,
+        "{readback:?}"
+    );
+    assert!(readback.volts < 3.59, "the drop is visible: {readback:?}");
+}
+
+#[test]
+fn a_battery_simulator_changes_its_cell_while_on() {
+    let emulator = emulator(Driver::Keithley2281s);
+    let mut sim = connect(Driver::Keithley2281s, &emulator);
+    sim.apply(1, cell(3.62, 0.5, 1.0)).unwrap();
+
+    // A fresh cell: the simulator refuses a new resistance while simulating, so the driver
+    // pauses the output for it.
+    let readback = sim.apply(1, cell(4.2, 0.5, 0.15)).unwrap();
+    // The same cell again: nothing to pause for.
+    let again = sim.apply(1, cell(4.2, 0.5, 0.15)).unwrap();
+
+    assert!(readback.output_on && again.output_on);
+    let front_panel = emulator.channel(1).unwrap();
+    assert!(
+        (front_panel.series_ohms - 0.15).abs() < 1e-6,
+        "{front_panel:?}"
+    );
+    assert!((front_panel.volts - 4.2).abs() < 1e-9, "{front_panel:?}");
+    // No series resistance asked for: a stiff source, the model's own resistance cancelled.
+    sim.apply(1, setpoint(4.2, 0.5)).unwrap();
+    assert!(emulator.channel(1).unwrap().series_ohms.abs() < 1e-6);
+}
+
+#[test]
+fn a_battery_simulator_outside_its_simulator_function_refuses_its_commands() {
+    let emulator = emulator(Driver::Keithley2281s);
+    let transport = SerialTransport::open(emulator.port(), 9600).unwrap();
+    let mut raw = Psu::new("psu1", &KEITHLEY_2281S, transport, 1);
+    raw.set_timeout(Duration::from_secs(10));
+
+    // Fresh from power-up it is a plain supply: what the driver sends first matters.
+    let message = expect_error(raw.write(":BATT:SIM:VOC 3.7"));
+
+    assert!(message.contains("Settings conflict"), "{message}");
+    assert_eq!(emulator.channel(1).unwrap().volts, 0.0);
+    raw.write(":ENTR:FUNC SIM").unwrap();
+    raw.write(":BATT:SIM:VOC 3.7").unwrap();
+    assert_eq!(emulator.channel(1).unwrap().volts, 3.7);
 }
 
 #[test]
@@ -251,6 +344,7 @@ fn a_korad_answering_a_scpi_driver_is_quoted() {
 #[case::rigol(Driver::RigolDp800)]
 #[case::korad(Driver::KoradKa3005p)]
 #[case::riden(Driver::RidenRd60xx)]
+#[case::keithley(Driver::Keithley2281s)]
 #[tokio::test]
 async fn the_power_supply_trait_drives_a_real_driver(#[case] driver: Driver) {
     let emulator = emulator(driver);

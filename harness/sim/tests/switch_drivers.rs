@@ -25,6 +25,8 @@ fn instrument(driver: Driver, port: &str) -> Instrument {
         channels: 4,
         port: Some(port.into()),
         baud: None,
+        emulated: false,
+        safe_db: None,
     }
 }
 

@@ -2,8 +2,8 @@
 //! consoles (UARTs); and debug probes over USB through probe-rs (`BenchProbe`, feature
 //! `probe-rs`, on by default).
 //!
-//! `Psu` speaks every command-based supply in `model.rs` (SCPI and Korad) from a table per model;
-//! `RidenPsu` speaks the Riden's Modbus registers; `SerialRelay` every relay board in `relay.rs`;
+//! `Psu` speaks every command-based supply in `model.rs` (SCPI, Korad, the 2281S battery simulator)
+//! from a table per model; `RidenPsu` speaks the Riden's Modbus registers; `SerialRelay` every relay board in `relay.rs`;
 //! `Rcdat` the Mini-Circuits attenuators. All run over any `Transport`; `Blocking` puts each behind
 //! its async capability trait. Tests drive them against `hil_sim::emulators` on real ptys.
 
@@ -34,8 +34,8 @@ pub use blocking::{AsyncAttenuator, AsyncPsu, AsyncRelay, Blocking};
 pub use check::{check, default_baud, open, open_attenuator, open_relay};
 pub use console::{ConsoleLine, LONGEST_LINE, LineSplitter, SerialConsole};
 pub use model::{
-    KEYSIGHT_E36300, KORAD_KA3005P, Model, OutputQuery, Ovp, RIGOL_DP800, SIGLENT_SPD3303X,
-    model_of,
+    KEITHLEY_2281S, KEYSIGHT_E36300, KORAD_KA3005P, Model, OutputQuery, Ovp, RIGOL_DP800,
+    SIGLENT_SPD3303X, Simulator, model_of,
 };
 #[cfg(feature = "probe-rs")]
 pub use probe::BenchProbe;

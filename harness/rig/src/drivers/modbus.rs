@@ -32,20 +32,42 @@ pub fn write_request(unit: u8, register: u16, value: u16) -> Vec<u8> {
     sealed(vec![unit, 0x06, r_hi, r_lo, v_hi, v_lo])
 }
 
+/// Why a response is not the one expected.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum FrameError {
+    /// Damaged or not a response at all: line noise, a wrong baud rate, another unit talking.
+    Garbled(String),
+    /// A well-formed exception response: the instrument refused the request.
+    Refused(String),
+}
+
+impl std::fmt::Display for FrameError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            FrameError::Garbled(why) | FrameError::Refused(why) => f.write_str(why),
+        }
+    }
+}
+
 /// The frame without its CRC, if the CRC is right.
-fn checked(frame: &[u8]) -> Result<&[u8], String> {
+fn checked(frame: &[u8]) -> Result<&[u8], FrameError> {
     let Some((body, crc)) = frame.split_last_chunk::<2>() else {
-        return Err(format!("a {}-byte frame is too short", frame.len()));
+        return Err(FrameError::Garbled(format!(
+            "a {}-byte frame is too short",
+            frame.len()
+        )));
     };
     if crc16(body).to_le_bytes() == *crc {
         Ok(body)
     } else {
-        Err("CRC mismatch (line noise, or the wrong baud rate?)".into())
+        Err(FrameError::Garbled(
+            "CRC mismatch (line noise, or the wrong baud rate?)".into(),
+        ))
     }
 }
 
 /// The registers of a read response, or why the frame is not one.
-pub fn parse_read_response(unit: u8, count: u16, frame: &[u8]) -> Result<Vec<u16>, String> {
+pub fn parse_read_response(unit: u8, count: u16, frame: &[u8]) -> Result<Vec<u16>, FrameError> {
     match checked(frame)? {
         [u, 0x03, len, data @ ..] if *u == unit && usize::from(*len) == data.len() => {
             let registers: Vec<u16> = data
@@ -55,7 +77,10 @@ pub fn parse_read_response(unit: u8, count: u16, frame: &[u8]) -> Result<Vec<u16
             if registers.len() == usize::from(count) {
                 Ok(registers)
             } else {
-                Err(format!("{} registers, not {count}", registers.len()))
+                Err(FrameError::Garbled(format!(
+                    "{} registers, not {count}",
+                    registers.len()
+                )))
             }
         }
         other => Err(unexpected(unit, other)),
@@ -63,7 +88,7 @@ pub fn parse_read_response(unit: u8, count: u16, frame: &[u8]) -> Result<Vec<u16
 }
 
 /// A write is acknowledged by echoing the request.
-pub fn parse_write_response(request: &[u8], frame: &[u8]) -> Result<(), String> {
+pub fn parse_write_response(request: &[u8], frame: &[u8]) -> Result<(), FrameError> {
     let body = checked(frame)?;
     if frame == request {
         Ok(())
@@ -72,7 +97,7 @@ pub fn parse_write_response(request: &[u8], frame: &[u8]) -> Result<(), String> 
     }
 }
 
-fn unexpected(unit: u8, body: &[u8]) -> String {
+fn unexpected(unit: u8, body: &[u8]) -> FrameError {
     match body {
         [u, function, code] if *u == unit && function & 0x80 != 0 => {
             let meaning = match code {
@@ -81,9 +106,9 @@ fn unexpected(unit: u8, body: &[u8]) -> String {
                 3 => "illegal data value",
                 _ => "device failure",
             };
-            format!("refused with exception {code} ({meaning})")
+            FrameError::Refused(format!("refused with exception {code} ({meaning})"))
         }
-        _ => format!("not the expected response: {body:02X?}"),
+        _ => FrameError::Garbled(format!("not the expected response: {body:02X?}")),
     }
 }
 
@@ -110,14 +135,16 @@ mod tests {
 
         let mut noisy = response.clone();
         noisy[4] ^= 0x10;
-        assert!(
-            parse_read_response(1, 2, &noisy)
-                .unwrap_err()
-                .contains("CRC")
-        );
+        assert!(matches!(
+            parse_read_response(1, 2, &noisy),
+            Err(FrameError::Garbled(why)) if why.contains("CRC")
+        ));
 
         let exception = sealed(vec![0x01, 0x83, 0x02]);
         let e = parse_read_response(1, 2, &exception).unwrap_err();
-        assert!(e.contains("illegal data address"), "{e}");
+        assert_eq!(
+            e,
+            FrameError::Refused("refused with exception 2 (illegal data address)".into())
+        );
     }
 }

@@ -36,6 +36,8 @@ pub struct Model {
     pub ovp: Option<Ovp>,
     pub volts_decimals: usize,
     pub amps_decimals: usize,
+    /// What a battery simulator adds to a supply; `None` for plain supplies.
+    pub simulator: Option<Simulator>,
 }
 
 /// How a model reports whether an output is on.
@@ -56,6 +58,21 @@ pub struct Ovp {
     pub query: &'static str,
     /// Some models arm OVP separately from setting its level.
     pub enable: Option<&'static str>,
+}
+
+/// A battery simulator (Keithley 2281S): the table's volts are the cell's open-circuit voltage
+/// and its amps the simulator's current limit; this adds the function it must be in and the
+/// series resistance on top of its battery model's own.
+#[derive(Debug)]
+pub struct Simulator {
+    /// Sent before anything else, each read back: (command, query, what the answer starts with).
+    pub setup: &'static [(&'static str, &'static str, &'static str)],
+    /// Resistance added to the battery model's own.
+    pub set_offset: &'static str,
+    pub query_offset: &'static str,
+    /// The internal resistance in effect: the model's own plus the offset.
+    pub query_resistance: &'static str,
+    pub ohms_decimals: usize,
 }
 
 const SCPI_LINE: Framing = Framing::Terminated(b'\n');
@@ -85,6 +102,7 @@ pub static RIGOL_DP800: Model = Model {
     }),
     volts_decimals: 3,
     amps_decimals: 3,
+    simulator: None,
 };
 
 pub static SIGLENT_SPD3303X: Model = Model {
@@ -112,6 +130,7 @@ pub static SIGLENT_SPD3303X: Model = Model {
     ovp: None,
     volts_decimals: 3,
     amps_decimals: 3,
+    simulator: None,
 };
 
 pub static KEYSIGHT_E36300: Model = Model {
@@ -139,6 +158,7 @@ pub static KEYSIGHT_E36300: Model = Model {
     }),
     volts_decimals: 3,
     amps_decimals: 3,
+    simulator: None,
 };
 
 /// Korad KA3005P and its Tenma/Velleman rebadges: not SCPI, no terminator, 9600 baud, and
@@ -168,6 +188,51 @@ pub static KORAD_KA3005P: Model = Model {
     ovp: None,
     volts_decimals: 2,
     amps_decimals: 3,
+    simulator: None,
+};
+
+/// Keithley 2281S-20-6 in its battery-simulator function (reference manual 077114601, March
+/// 2019). Static method: the open-circuit voltage stays where it is set instead of following the
+/// charge drawn. Its current limit and resistance offset cannot change while the output is on
+/// (error 704); `Psu` switches the output off to change them. Its protection is programmed when
+/// `hil` connects, with the output off.
+pub static KEITHLEY_2281S: Model = Model {
+    name: "Keithley 2281S",
+    identity: ("keithley", "2281s"),
+    default_baud: 9600,
+    terminator: "\n",
+    framing: SCPI_LINE,
+    command_gap: Duration::ZERO,
+    identify: "*IDN?",
+    set_volts: ":BATT:SIM:VOC {v}",
+    set_amps: ":BATT:SIM:CURR:LIM {v}",
+    query_volts: ":BATT:SIM:VOC?",
+    query_amps: ":BATT:SIM:CURR:LIM?",
+    output_on: ":BATT:OUTP ON",
+    output_off: ":BATT:OUTP OFF",
+    query_output: OutputQuery::Word(":BATT:OUTP?"),
+    // The terminal voltage: the open-circuit voltage less the drop across the resistance.
+    measure_volts: ":BATT:SIM:TVOL?",
+    measure_amps: ":BATT:SIM:CURR?",
+    error_query: Some(":SYST:ERR?"),
+    // Terminal-voltage protection, 0.5–21 V; like the limit, fixed while simulating.
+    ovp: Some(Ovp {
+        set: ":BATT:SIM:TVOL:PROT {v}",
+        query: ":BATT:SIM:TVOL:PROT?",
+        enable: None,
+    }),
+    volts_decimals: 3,
+    amps_decimals: 3,
+    simulator: Some(Simulator {
+        setup: &[
+            (":ENTR:FUNC SIM", ":ENTR:FUNC?", "SIM"),
+            (":BATT:SIM:METH STAT", ":BATT:SIM:METH?", "STAT"),
+        ],
+        set_offset: ":BATT:SIM:RES:OFFS {v}",
+        query_offset: ":BATT:SIM:RES:OFFS?",
+        query_resistance: ":BATT:SIM:RES?",
+        ohms_decimals: 3,
+    }),
 };
 
 /// The command table behind a rig file's `driver`; `None` for virtual instruments and Riden.
@@ -177,6 +242,7 @@ pub fn model_of(driver: Driver) -> Option<&'static Model> {
         Driver::SiglentSpd3303x => Some(&SIGLENT_SPD3303X),
         Driver::KeysightE36300 => Some(&KEYSIGHT_E36300),
         Driver::KoradKa3005p => Some(&KORAD_KA3005P),
+        Driver::Keithley2281s => Some(&KEITHLEY_2281S),
         // Registers, not commands: see `riden.rs`.
         Driver::RidenRd60xx
         | Driver::VirtualPsu

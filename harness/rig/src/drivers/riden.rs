@@ -6,11 +6,13 @@ use std::time::{Duration, Instant};
 
 use hil_scenario::Setpoint;
 
-use super::modbus::{parse_read_response, parse_write_response, read_request, write_request};
+use super::modbus::{
+    FrameError, parse_read_response, parse_write_response, read_request, write_request,
+};
 use super::psu::DEFAULT_TIMEOUT;
 use super::supply::SerialSupply;
 use super::transport::{Framing, Transport, read_answer};
-use crate::{Readback, RigError};
+use crate::{Readback, RigError, RigErrorKind};
 
 pub const DEFAULT_BAUD: u32 = 115_200;
 
@@ -109,16 +111,14 @@ impl<T: Transport> RidenPsu<T> {
         let request = read_request(UNIT, register, count);
         let what = format!("reading register {register}");
         let answer = self.exchange(&request, &what)?;
-        parse_read_response(UNIT, count, &answer)
-            .map_err(|e| self.error(format!("unreadable answer to {what}: {e}")))
+        parse_read_response(UNIT, count, &answer).map_err(|e| self.frame_error(&what, e))
     }
 
     fn write(&mut self, register: u16, value: u16) -> Result<(), RigError> {
         let request = write_request(UNIT, register, value);
         let what = format!("writing {value} to register {register}");
         let answer = self.exchange(&request, &what)?;
-        parse_write_response(&request, &answer)
-            .map_err(|e| self.error(format!("unreadable answer to {what}: {e}")))
+        parse_write_response(&request, &answer).map_err(|e| self.frame_error(&what, e))
     }
 
     fn exchange(&mut self, request: &[u8], what: &str) -> Result<Vec<u8>, RigError> {
@@ -130,7 +130,7 @@ impl<T: Transport> RidenPsu<T> {
                 let left = self.timeout.saturating_sub(started.elapsed());
                 read_answer(&mut self.transport, FRAMING, left)
             })
-            .map_err(|e| self.error(format!("{what}: {e}")))
+            .map_err(|e| self.wire_error(format!("{what}: {e}")))
     }
 
     fn check_channel(&self, channel: u8) -> Result<(), RigError> {
@@ -146,6 +146,22 @@ impl<T: Transport> RidenPsu<T> {
             &self.instrument,
             format!("Riden RD60xx on {}: {message}", self.transport.port()),
         )
+    }
+
+    fn wire_error(&self, message: String) -> RigError {
+        RigError {
+            kind: RigErrorKind::Wire,
+            ..self.error(message)
+        }
+    }
+
+    fn frame_error(&self, what: &str, e: FrameError) -> RigError {
+        match e {
+            FrameError::Refused(why) => self.error(format!("{what}: {why}")),
+            FrameError::Garbled(why) => {
+                self.wire_error(format!("unreadable answer to {what}: {why}"))
+            }
+        }
     }
 }
 

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use super::psu::DEFAULT_TIMEOUT;
 use super::transport::{Framing, Transport, TransportError, read_answer};
-use crate::RigError;
+use crate::{RigError, RigErrorKind};
 
 pub struct Wire<T: Transport> {
     instrument: String,
@@ -59,14 +59,22 @@ impl<T: Transport> Wire<T> {
         }
     }
 
+    /// An answer that is not one: line noise, a wrong baud rate. Worth a retry.
     pub fn unreadable(&self, shown: &str, answer: &str, expected: &str) -> RigError {
-        self.error(format!(
+        self.wire_fault(format!(
             "unreadable answer to `{shown}`: {answer:?} ({expected})"
         ))
     }
 
     fn wire_error(&self, shown: &str, e: TransportError) -> RigError {
-        self.error(format!("`{shown}`: {e}"))
+        self.wire_fault(format!("`{shown}`: {e}"))
+    }
+
+    fn wire_fault(&self, message: String) -> RigError {
+        RigError {
+            kind: RigErrorKind::Wire,
+            ..self.error(message)
+        }
     }
 
     pub fn error(&self, message: String) -> RigError {

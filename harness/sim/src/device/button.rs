@@ -1,7 +1,7 @@
 //! The device's button: a reboot, or a factory reset when held long enough (and, for the ring,
 //! on the charger).
 
-use tokio::time::Instant;
+use hil_rig::time::Instant;
 
 use super::{Device, ResetReason, SessionEnd};
 use crate::hardware::Button;

@@ -209,10 +209,10 @@ impl Device {
         peer: &Peer,
         duration: Duration,
     ) -> Result<u32, SessionEnd> {
-        let until = tokio::time::Instant::now() + duration;
+        let until = hil_rig::time::Instant::now() + duration;
         let mut drops = 0;
         while let Some(every) = self.profile.behaviour.drops_links_every {
-            let next = tokio::time::Instant::now() + every.0;
+            let next = hil_rig::time::Instant::now() + every.0;
             if next >= until {
                 break;
             }
@@ -221,7 +221,7 @@ impl Device {
             self.log("wrn", "bt", "disconnected (reason 0x08)");
             self.log("inf", "bt", &format!("connected to {}", peer.address));
         }
-        let left = until.saturating_duration_since(tokio::time::Instant::now());
+        let left = until.saturating_duration_since(hil_rig::time::Instant::now());
         self.powered_sleep(left).await?;
         Ok(drops)
     }

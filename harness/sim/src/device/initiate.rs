@@ -4,10 +4,10 @@
 
 use std::time::Duration;
 
+use hil_rig::time::Instant;
 use hil_rig::{CommandOutcome, DeviceCommand, LinkFailure, LinkOutcome};
 use hil_scenario::Transport;
 use tokio::sync::{mpsc, oneshot, watch};
-use tokio::time::Instant;
 
 use super::link::{CONNECTION_TIMEOUT, PIN_OR_KEY_MISSING};
 use super::{Advert, Device, LinkRequest, Peer, Role, SessionEnd};

@@ -157,7 +157,7 @@ impl Device {
     }
 
     /// The lockout window's end, if one is running and this firmware ends it.
-    pub(super) fn lockout_ends_at(&self) -> Option<tokio::time::Instant> {
+    pub(super) fn lockout_ends_at(&self) -> Option<hil_rig::time::Instant> {
         self.retained
             .lockout_until
             .filter(|_| !self.profile.behaviour.lockout_never_expires)
@@ -178,7 +178,7 @@ impl Device {
         };
         self.retained.failures += 1;
         if self.retained.failures >= limit {
-            self.retained.lockout_until = Some(tokio::time::Instant::now() + window.0);
+            self.retained.lockout_until = Some(hil_rig::time::Instant::now() + window.0);
             self.log(
                 "wrn",
                 "pair",

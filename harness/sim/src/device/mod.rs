@@ -16,10 +16,10 @@ pub use nfc::{NfcTap, Sniffer};
 use std::sync::Arc;
 use std::time::Duration;
 
+use hil_rig::time::{Instant, sleep_until};
 use hil_rig::{CommandOutcome, DeviceCommand, LinkOutcome};
 use hil_scenario::{Profile, Transport};
 use tokio::sync::{mpsc, oneshot, watch};
-use tokio::time::{Instant, sleep_until};
 
 use crate::battery::state_of_charge;
 use crate::bonds::{BondTable, Key};
@@ -549,7 +549,7 @@ impl Device {
                 Ok(())
             }
             sagged => {
-                tokio::time::sleep(self.hw.sag_after).await;
+                hil_rig::time::sleep(self.hw.sag_after).await;
                 let volts = sagged.unwrap_or(0.0);
                 self.log("wrn", "pm", &format!("power-fail warning ({volts:.2} V)"));
                 Err(self.power_down(SessionEnd::Brownout))

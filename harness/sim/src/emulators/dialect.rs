@@ -25,6 +25,17 @@ pub enum Op {
     HexStatus,
     /// Korad's `STATUS?`: one raw byte, the output at bit 6.
     StatusByte,
+    /// A battery simulator's function (`POWER`, `TEST` or `SIMULATOR`; `v` as short or long form).
+    SetFunction,
+    QueryFunction,
+    /// Whether the simulated cell discharges (`DYNAMIC`) or holds its voltage (`STATIC`).
+    SetMethod,
+    QueryMethod,
+    /// The resistance added to the battery model's own.
+    SetResistanceOffset,
+    QueryResistanceOffset,
+    /// The internal resistance in effect: the model's own plus the offset.
+    QueryResistance,
 }
 
 /// How commands are delimited on the wire.
@@ -55,6 +66,18 @@ pub struct Dialect {
     pub has_error_queue: bool,
     /// How long the instrument takes to answer.
     pub latency_ms: u64,
+    /// A battery simulator's cell; `None` for plain supplies.
+    pub cell: Option<Cell>,
+}
+
+/// What a battery simulator simulates, beyond a supply.
+#[derive(Debug)]
+pub struct Cell {
+    /// The recalled battery model's own internal resistance (a real model's varies with the
+    /// state of charge; one value is enough to catch a driver that ignores it).
+    pub model_ohms: f64,
+    /// The resistance offset's range.
+    pub offset_range: (f64, f64),
 }
 
 fn three_decimals(x: f64) -> String {
@@ -118,6 +141,7 @@ const RIGOL_DP800: Dialect = Dialect {
     output_words: ("ON", "OFF"),
     has_error_queue: true,
     latency_ms: 10,
+    cell: None,
 };
 
 const SIGLENT_SPD3303X: Dialect = Dialect {
@@ -150,6 +174,7 @@ const SIGLENT_SPD3303X: Dialect = Dialect {
     output_words: ("ON", "OFF"),
     has_error_queue: true,
     latency_ms: 15,
+    cell: None,
 };
 
 const KEYSIGHT_E36300: Dialect = Dialect {
@@ -205,6 +230,7 @@ const KEYSIGHT_E36300: Dialect = Dialect {
     output_words: ("1", "0"),
     has_error_queue: true,
     latency_ms: 10,
+    cell: None,
 };
 
 const KORAD_KA3005P: Dialect = Dialect {
@@ -230,6 +256,98 @@ const KORAD_KA3005P: Dialect = Dialect {
     output_words: ("1", "0"),
     has_error_queue: false,
     latency_ms: 30,
+    cell: None,
+};
+
+/// Keithley 2281S-20-6, from its reference manual (077114601, March 2019): the battery
+/// simulator's commands (`:BATTery[n]:SIMulator:…`, `[n]` optional and 1) and the function
+/// selection every other command depends on.
+const KEITHLEY_2281S: Dialect = Dialect {
+    identity: "KEITHLEY INSTRUMENTS,MODEL 2281S-20-6,04412345,02.03.00",
+    channels: 1,
+    // The Voc range is really the recalled model's; 20 V is the instrument's.
+    max_volts: 20.0,
+    max_amps: 6.1,
+    delimiting: Delimiting::Lines,
+    reply_end: "\n",
+    commands: &[
+        (r"\*IDN\?", Op::Identify),
+        (
+            r":?ENTR(?:Y)?:FUNC(?:TION)?\s+(?P<v>POW(?:ER)?|TEST|SIM(?:ULATOR)?)",
+            Op::SetFunction,
+        ),
+        (r":?ENTR(?:Y)?:FUNC(?:TION)?\?", Op::QueryFunction),
+        (
+            r":?BATT(?:ERY)?(?P<ch>\d)?:SIM(?:ULATOR)?:METH(?:OD)?\s+(?P<v>DYN(?:AMIC)?|STAT(?:IC)?)",
+            Op::SetMethod,
+        ),
+        (
+            r":?BATT(?:ERY)?(?P<ch>\d)?:SIM(?:ULATOR)?:METH(?:OD)?\?",
+            Op::QueryMethod,
+        ),
+        (
+            r":?BATT(?:ERY)?(?P<ch>\d)?:SIM(?:ULATOR)?:VOC\s+(?P<v>\S+)",
+            Op::SetVolts,
+        ),
+        (
+            r":?BATT(?:ERY)?(?P<ch>\d)?:SIM(?:ULATOR)?:VOC\?",
+            Op::QueryVolts,
+        ),
+        (
+            r":?BATT(?:ERY)?(?P<ch>\d)?:SIM(?:ULATOR)?:CURR(?:ENT)?:LIM(?:IT)?\s+(?P<v>\S+)",
+            Op::SetAmps,
+        ),
+        (
+            r":?BATT(?:ERY)?(?P<ch>\d)?:SIM(?:ULATOR)?:CURR(?:ENT)?:LIM(?:IT)?\?",
+            Op::QueryAmps,
+        ),
+        (
+            r":?BATT(?:ERY)?(?P<ch>\d)?:SIM(?:ULATOR)?:RES(?:ISTANCE)?:OFFS(?:ET)?\s+(?P<v>\S+)",
+            Op::SetResistanceOffset,
+        ),
+        (
+            r":?BATT(?:ERY)?(?P<ch>\d)?:SIM(?:ULATOR)?:RES(?:ISTANCE)?:OFFS(?:ET)?\?",
+            Op::QueryResistanceOffset,
+        ),
+        (
+            r":?BATT(?:ERY)?(?P<ch>\d)?:SIM(?:ULATOR)?:RES(?:ISTANCE)?\?",
+            Op::QueryResistance,
+        ),
+        (
+            r":?BATT(?:ERY)?(?P<ch>\d)?:SIM(?:ULATOR)?:TVOL(?:TAGE)?\?",
+            Op::MeasureVolts,
+        ),
+        (
+            r":?BATT(?:ERY)?(?P<ch>\d)?:SIM(?:ULATOR)?:TVOL(?:TAGE)?:PROT(?:ECTION)?(?::LEV(?:EL)?)?\s+(?P<v>\S+)",
+            Op::SetOvp,
+        ),
+        (
+            r":?BATT(?:ERY)?(?P<ch>\d)?:SIM(?:ULATOR)?:TVOL(?:TAGE)?:PROT(?:ECTION)?(?::LEV(?:EL)?)?\?",
+            Op::QueryOvp,
+        ),
+        (
+            r":?BATT(?:ERY)?(?P<ch>\d)?:SIM(?:ULATOR)?:CURR(?:ENT)?\?",
+            Op::MeasureAmps,
+        ),
+        (
+            r":?BATT(?:ERY)?(?P<ch>\d)?:OUTP(?:UT)?(?::STAT(?:E)?)?\s+(?P<v>ON|OFF|1|0)",
+            Op::SetOutput,
+        ),
+        (
+            r":?BATT(?:ERY)?(?P<ch>\d)?:OUTP(?:UT)?(?::STAT(?:E)?)?\?",
+            Op::QueryOutput,
+        ),
+        (r":?SYST(?:EM)?:ERR(?:OR)?\?", Op::NextError),
+    ],
+    format_volts: three_decimals,
+    format_amps: three_decimals,
+    output_words: ("1", "0"),
+    has_error_queue: true,
+    latency_ms: 10,
+    cell: Some(Cell {
+        model_ohms: 0.12,
+        offset_range: (-100.0, 100.0),
+    }),
 };
 
 /// The command dialect of a real supply; `None` for virtual instruments, Riden (registers),
@@ -240,6 +358,7 @@ pub fn dialect_of(driver: Driver) -> Option<&'static Dialect> {
         Driver::SiglentSpd3303x => Some(&SIGLENT_SPD3303X),
         Driver::KeysightE36300 => Some(&KEYSIGHT_E36300),
         Driver::KoradKa3005p => Some(&KORAD_KA3005P),
+        Driver::Keithley2281s => Some(&KEITHLEY_2281S),
         Driver::RidenRd60xx
         | Driver::VirtualPsu
         | Driver::VirtualCentral

@@ -8,7 +8,7 @@ use regex::Regex;
 
 use super::Protocol;
 use super::channel::Channel;
-use super::dialect::{Delimiting, Dialect, Op};
+use super::dialect::{Cell, Delimiting, Dialect, Op};
 
 /// The most errors a SCPI instrument queues; later ones replace the last (`-350,"Queue overflow"`).
 const ERROR_QUEUE_LEN: usize = 16;
@@ -17,7 +17,12 @@ pub struct Instrument {
     dialect: &'static Dialect,
     commands: Vec<(Regex, Op)>,
     channels: Vec<Channel>,
+    /// What wired devices draw from each output (emulated rig), by channel index.
+    drawn: Vec<Option<f64>>,
     errors: VecDeque<&'static str>,
+    /// A battery simulator's function and method, as `:ENTR:FUNC?` and `:BATT:SIM:METH?` answer.
+    function: &'static str,
+    method: &'static str,
 }
 
 impl Instrument {
@@ -36,11 +41,19 @@ impl Instrument {
                 (regex, *op)
             })
             .collect();
+        let channel = Channel {
+            series_ohms: dialect.cell.as_ref().map_or(0.0, |cell| cell.model_ohms),
+            ..Channel::default()
+        };
         Self {
             dialect,
             commands,
-            channels: vec![Channel::default(); usize::from(dialect.channels)],
+            channels: vec![channel; usize::from(dialect.channels)],
+            drawn: vec![None; usize::from(dialect.channels)],
             errors: VecDeque::new(),
+            // A 2281S powers up as a plain supply, its simulator discharging the cell.
+            function: "POWER",
+            method: "DYNAMIC",
         }
     }
 
@@ -106,6 +119,15 @@ impl Instrument {
         };
         let number = value.as_deref().and_then(|v| v.parse::<f64>().ok());
         let d = self.dialect;
+        if let Some(cell) = &d.cell {
+            if let Some(refusal) = self.simulator_refuses(op, index) {
+                self.push_error(refusal);
+                return None;
+            }
+            if let Some(reply) = self.run_simulator_command(op, index, value.as_deref(), cell) {
+                return reply;
+            }
+        }
         let text = |s: String| Some(s.into_bytes());
         match op {
             Op::Identify => text(d.identity.to_string()),
@@ -131,8 +153,12 @@ impl Instrument {
                 let (on, off) = d.output_words;
                 text(if self.channels[index].on { on } else { off }.to_string())
             }
-            Op::MeasureVolts => text((d.format_volts)(self.channels[index].measure().0)),
-            Op::MeasureAmps => text((d.format_amps)(self.channels[index].measure().1)),
+            Op::MeasureVolts => text((d.format_volts)(
+                self.channels[index].measure(self.drawn[index]).0,
+            )),
+            Op::MeasureAmps => text((d.format_amps)(
+                self.channels[index].measure(self.drawn[index]).1,
+            )),
             Op::SetOvp => {
                 self.set(index, number, d.max_volts * 1.1, |c, v| c.ovp = Some(v));
                 None
@@ -151,6 +177,88 @@ impl Instrument {
                 text(format!("0x{bits:04X}"))
             }
             Op::StatusByte => Some(vec![u8::from(self.channels[0].on) << 6]),
+            Op::SetFunction
+            | Op::QueryFunction
+            | Op::SetMethod
+            | Op::QueryMethod
+            | Op::SetResistanceOffset
+            | Op::QueryResistanceOffset
+            | Op::QueryResistance => {
+                // Only a battery simulator's dialect has these; it ran them above.
+                self.push_error("-113,\"Undefined header\"");
+                None
+            }
+        }
+    }
+
+    /// Why a battery simulator refuses a command now: every command but the common ones belongs
+    /// to a function, and the limit and resistance are fixed while the cell is simulated.
+    fn simulator_refuses(&self, op: Op, index: usize) -> Option<&'static str> {
+        let common = matches!(
+            op,
+            Op::Identify | Op::NextError | Op::SetFunction | Op::QueryFunction
+        );
+        if !common && self.function != "SIMULATOR" {
+            return Some("-221,\"Settings conflict\"");
+        }
+        let locked = matches!(op, Op::SetAmps | Op::SetResistanceOffset | Op::SetOvp);
+        if locked && self.channels[index].on {
+            return Some("704,\"Not permitted while battery model is running\"");
+        }
+        None
+    }
+
+    /// Runs a command only a battery simulator has: `Some(reply)` (the reply may be nothing), or
+    /// `None` for the commands it shares with plain supplies.
+    fn run_simulator_command(
+        &mut self,
+        op: Op,
+        index: usize,
+        value: Option<&str>,
+        cell: &Cell,
+    ) -> Option<Option<Vec<u8>>> {
+        let word = value.unwrap_or_default().to_ascii_uppercase();
+        let text = |s: &str| Some(Some(s.as_bytes().to_vec()));
+        let channel = &mut self.channels[index];
+        match op {
+            Op::SetFunction => {
+                self.function = if word.starts_with("POW") {
+                    "POWER"
+                } else if word.starts_with("TEST") {
+                    "TEST"
+                } else {
+                    "SIMULATOR"
+                };
+                // Assumed (the manual does not say): changing function switches the output off.
+                channel.on = false;
+                Some(None)
+            }
+            Op::QueryFunction => text(self.function),
+            Op::SetMethod => {
+                self.method = if word.starts_with("DYN") {
+                    "DYNAMIC"
+                } else {
+                    "STATIC"
+                };
+                Some(None)
+            }
+            Op::QueryMethod => text(self.method),
+            Op::SetResistanceOffset => {
+                let (low, high) = cell.offset_range;
+                match value.and_then(|v| v.parse::<f64>().ok()) {
+                    Some(v) if (low..=high).contains(&v) => {
+                        channel.series_ohms = cell.model_ohms + v
+                    }
+                    Some(_) => self.push_error("-222,\"Data out of range\""),
+                    None => self.push_error("-224,\"Illegal parameter value\""),
+                }
+                Some(None)
+            }
+            Op::QueryResistanceOffset => {
+                text(&format!("{:.3}", channel.series_ohms - cell.model_ohms))
+            }
+            Op::QueryResistance => text(&format!("{:.3}", channel.series_ohms)),
+            _ => None,
         }
     }
 
@@ -195,6 +303,15 @@ impl Protocol for Instrument {
         self.channels
             .get(usize::from(channel).checked_sub(1)?)
             .copied()
+    }
+
+    fn set_drawn(&mut self, channel: u8, amps: f64) {
+        if let Some(drawn) = usize::from(channel)
+            .checked_sub(1)
+            .and_then(|i| self.drawn.get_mut(i))
+        {
+            *drawn = Some(amps);
+        }
     }
 
     fn latency(&self) -> Duration {

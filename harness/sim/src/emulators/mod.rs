@@ -11,6 +11,7 @@ mod dialect;
 mod instrument;
 mod relay;
 mod riden;
+mod wiring;
 
 use std::io::{self, Read, Write};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -22,6 +23,7 @@ use hil_scenario::Driver;
 use serialport::{SerialPort, TTYPort};
 
 pub use channel::Channel;
+pub use wiring::Wiring;
 
 use attenuator::RcdatAttenuator;
 use instrument::Instrument;
@@ -41,6 +43,9 @@ trait Protocol: Send {
     fn channel(&self, _channel: u8) -> Option<Channel> {
         None
     }
+
+    /// What the device wired to a supply output draws now (emulated rig).
+    fn set_drawn(&mut self, _channel: u8, _amps: f64) {}
 
     /// Whether a relay contact is closed.
     fn contact(&self, _channel: u8) -> Option<bool> {
@@ -82,6 +87,7 @@ pub struct Emulator {
 
 struct Shared {
     instrument: Mutex<Box<dyn Protocol>>,
+    wiring: Mutex<Wiring>,
     fault: Mutex<Option<Fault>>,
     /// Replaces the model's answer latency when set (`set_latency`).
     latency: Mutex<Option<Duration>>,
@@ -89,8 +95,15 @@ struct Shared {
 }
 
 impl Emulator {
-    /// Starts the emulator for a real driver on a fresh pty; `None` for virtual drivers.
+    /// Starts the emulator for a real driver on a fresh pty, on a bench of its own (resistive
+    /// loads); `None` for virtual drivers.
     pub fn start(driver: Driver) -> io::Result<Option<Emulator>> {
+        Self::start_wired(driver, Wiring::default())
+    }
+
+    /// Starts the emulator for a real driver on a fresh pty, its outputs wired to simulated
+    /// devices; `None` for virtual drivers.
+    pub fn start_wired(driver: Driver, wiring: Wiring) -> io::Result<Option<Emulator>> {
         let protocol: Box<dyn Protocol> = match (dialect::dialect_of(driver), driver) {
             (Some(dialect), _) => Box::new(Instrument::new(dialect)),
             (None, Driver::RidenRd60xx) => Box::new(RidenRegisters::new()),
@@ -108,6 +121,7 @@ impl Emulator {
             .ok_or_else(|| io::Error::other("the pty has no name"))?;
         let shared = Arc::new(Shared {
             instrument: Mutex::new(protocol),
+            wiring: Mutex::new(wiring),
             fault: Mutex::new(None),
             latency: Mutex::new(None),
             stop: AtomicBool::new(false),
@@ -207,7 +221,10 @@ fn serve(shared: &Shared, mut master: TTYPort, _slave: TTYPort) {
 fn answer(shared: &Shared, master: &mut TTYPort, request: &[u8]) -> Result<(), ()> {
     let (reply, latency, noise) = {
         let mut instrument = lock(&shared.instrument);
+        let wiring = lock(&shared.wiring);
+        wiring.sense(instrument.as_mut());
         let reply = instrument.execute(request);
+        wiring.drive(instrument.as_ref());
         let latency = lock(&shared.latency).unwrap_or_else(|| instrument.latency());
         (reply, latency, instrument.noise())
     };

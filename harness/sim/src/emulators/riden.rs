@@ -23,6 +23,8 @@ const REQUEST_LEN: usize = 8;
 
 pub struct RidenRegisters {
     registers: [u16; REGISTERS],
+    /// What a wired device draws (emulated rig).
+    drawn: Option<f64>,
 }
 
 impl RidenRegisters {
@@ -34,7 +36,10 @@ impl RidenRegisters {
         registers[VOLTS_SET] = 500;
         registers[AMPS_SET] = 1000;
         registers[OVP] = 6200;
-        Self { registers }
+        Self {
+            registers,
+            drawn: None,
+        }
     }
 
     /// Writable registers and the largest value each takes; the RD6006 ignores anything else.
@@ -52,7 +57,7 @@ impl RidenRegisters {
         if count == 0 || start + count > REGISTERS {
             return Err(2);
         }
-        let (volts, amps) = self.front_panel().measure();
+        let (volts, amps) = self.front_panel().measure(self.drawn);
         let mut data = Vec::with_capacity(count * 2);
         for register in start..start + count {
             let value = match register {
@@ -71,6 +76,7 @@ impl RidenRegisters {
             amps: f64::from(self.registers[AMPS_SET]) / AMPS_SCALE,
             on: self.registers[OUTPUT] == 1,
             ovp: Some(f64::from(self.registers[OVP]) / VOLTS_SCALE),
+            series_ohms: 0.0,
         }
     }
 }
@@ -127,6 +133,12 @@ impl Protocol for RidenRegisters {
 
     fn channel(&self, channel: u8) -> Option<Channel> {
         (channel == 1).then(|| self.front_panel())
+    }
+
+    fn set_drawn(&mut self, channel: u8, amps: f64) {
+        if channel == 1 {
+            self.drawn = Some(amps);
+        }
     }
 
     fn latency(&self) -> Duration {
