@@ -8,7 +8,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use hil_rig::drivers::SerialConsole;
-use hil_scenario::{ConsolePort, Instrument, Rig};
+use hil_scenario::{ConsolePort, Instrument};
 
 use crate::catalog::CatalogError;
 use crate::commands::config_error;
@@ -16,11 +16,10 @@ use crate::{EXIT_FAIL, EXIT_PASS};
 
 /// Exit 0 if every instrument answered as expected, 1 otherwise, 2 if the rig file is invalid.
 pub fn rig_check(path: &Path) -> u8 {
-    let rig =
-        match Rig::load(path).and_then(|rig| hil_rig::drivers::check_chips(&rig).map(|()| rig)) {
-            Ok(rig) => rig,
-            Err(e) => return config_error(CatalogError::Config(e)),
-        };
+    let rig = match hil_rig::drivers::load_rig(path) {
+        Ok(rig) => rig,
+        Err(e) => return config_error(CatalogError::Config(e)),
+    };
     let mut stdout = std::io::stdout().lock();
     let mut failed = 0;
     for instrument in rig.instruments.values() {

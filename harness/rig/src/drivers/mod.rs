@@ -39,7 +39,7 @@ pub use model::{
 };
 #[cfg(feature = "probe-rs")]
 pub use probe::BenchProbe;
-pub use probes::{check_chips, check_probe, open_probe};
+pub use probes::{check_chips, check_probe, load_rig, open_probe};
 pub use psu::{DEFAULT_TIMEOUT, Psu};
 pub use relay::{LCUS, NUMATO, RelayModel, SerialRelay, relay_model_of};
 pub use riden::RidenPsu;

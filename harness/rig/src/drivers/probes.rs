@@ -1,9 +1,18 @@
 //! Checks of a rig's debug probes that need probe-rs, kept to one place so the rest of the
 //! harness builds the same with or without it (the `probe-rs` feature).
 
+use std::path::Path;
+
 use hil_scenario::{ConfigErrors, DebugProbe, Device, Rig};
 
 use crate::{Probe, RigError};
+
+/// Loads a rig file with every check, including the chip names only probe-rs can judge.
+pub fn load_rig(path: &Path) -> Result<Rig, ConfigErrors> {
+    let rig = Rig::load(path)?;
+    check_chips(&rig)?;
+    Ok(rig)
+}
 
 /// Every probe's chip name against probe-rs's target database, each error at the `chip` value
 /// with the closest names probe-rs knows.
