@@ -87,12 +87,17 @@ impl BenchProbe {
                     wiring.chip, wiring.selector
                 ))
             })?;
-        Ok(BenchProbe {
+        Ok(Self::attached(name, session, running_elf))
+    }
+
+    /// A probe over a session already attached (tests attach probe-rs's `FakeProbe`).
+    fn attached(name: String, session: Session, running_elf: Option<Arc<Vec<u8>>>) -> Self {
+        BenchProbe {
             name,
             session: Arc::new(Mutex::new(session)),
             flashed_elf: running_elf,
             image: Arc::default(),
-        })
+        }
     }
 
     /// Runs `work` on the session off the async runtime.
@@ -434,6 +439,83 @@ mod tests {
         assert!(
             err.contains("J-Link 1366:1015 (000683); J-Link 1366:1015 (000999, permission denied)"),
             "{err}"
+        );
+    }
+
+    /// probe-rs's fake probe with a mocked Cortex-M core, attached as an STM32F103C8: its memory
+    /// reads as zeros and ignores writes, and its DHCSR follows halt requests. (It cannot stand in
+    /// for an nRF52: that chip's debug sequence needs AP registers the fake does not script.)
+    fn fake_bench_probe() -> BenchProbe {
+        let session = probe_rs::probe::fake_probe::FakeProbe::with_mocked_core()
+            .into_probe()
+            .attach("STM32F103C8", Permissions::new())
+            .expect("the fake probe attaches");
+        BenchProbe::attached("probe on ring".into(), session, None)
+    }
+
+    #[tokio::test]
+    async fn rtt_without_a_control_block_gives_up_at_its_deadline_with_the_reason() {
+        let mut probe = fake_bench_probe();
+        let started = Instant::now();
+        let Err(e) = probe.rtt(Duration::from_millis(300)).await else {
+            panic!("attached to RTT in zeroed RAM");
+        };
+        assert!(started.elapsed() >= Duration::from_millis(300));
+        assert_eq!(e.instrument, "probe on ring");
+        assert!(
+            e.message.contains("no RTT control block in RAM"),
+            "{}",
+            e.message
+        );
+        assert!(e.message.contains("waited 0.3 s"), "{}", e.message);
+    }
+
+    #[tokio::test]
+    async fn halt_stops_the_core_through_the_session() {
+        let mut probe = fake_bench_probe();
+        probe.halt().await.unwrap();
+        let session = probe.session.clone();
+        let halted = tokio::task::spawn_blocking(move || {
+            let mut session = session.lock().unwrap();
+            session.core(0).unwrap().core_halted().unwrap()
+        })
+        .await
+        .unwrap();
+        assert!(halted);
+    }
+
+    #[tokio::test]
+    async fn an_image_for_another_chip_is_refused_before_the_flash_is_touched() {
+        let dir = tempfile::tempdir().unwrap();
+        // An nRF52 build at 0x0000_0000: the STM32F103's flash starts at 0x0800_0000.
+        let hex = ":020000040000FA\n:0400000001020304F2\n:00000001FF\n";
+        std::fs::write(dir.path().join("nrf.hex"), hex).unwrap();
+        let rules = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../../fixtures/profiles/zephyr-ble.rules.toml");
+        let profile = dir.path().join("ring.toml");
+        std::fs::write(
+            &profile,
+            format!(
+                "name = \"ring-fw\"\nversion = \"2.2.0\"\ntransports = [\"ble\"]\nrules = {:?}\nimage = \"nrf.hex\"\n",
+                rules.display().to_string()
+            ),
+        )
+        .unwrap();
+        let image = hil_scenario::Image {
+            path: profile.clone(),
+            profile: Arc::new(hil_scenario::Profile::load(&profile).unwrap()),
+        };
+        let mut probe = fake_bench_probe();
+        let err = probe.flash(&image).await.unwrap_err();
+        assert!(
+            err.message.contains("4 bytes at 0x00000000"),
+            "{}",
+            err.message
+        );
+        assert!(
+            err.message.contains("flash of `STM32F103C8`"),
+            "{}",
+            err.message
         );
     }
 }
