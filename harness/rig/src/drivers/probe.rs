@@ -35,7 +35,7 @@ pub struct BenchProbe {
     name: String,
     session: Arc<Mutex<Session>>,
     /// The ELF the device runs (the last one written): its RTT symbol and defmt table.
-    flashed_elf: Option<Arc<Vec<u8>>>,
+    running_elf: Option<Arc<Vec<u8>>>,
     /// Counts the images written: an RTT reader of an older image ends (its control block and
     /// defmt table are gone), closing its console; a new `rtt` step reads the new one.
     image: Arc<AtomicU64>,
@@ -95,7 +95,7 @@ impl BenchProbe {
         BenchProbe {
             name,
             session: Arc::new(Mutex::new(session)),
-            flashed_elf: running_elf,
+            running_elf,
             image: Arc::default(),
         }
     }
@@ -187,7 +187,7 @@ impl Probe for BenchProbe {
         let elf = self
             .with_session(move |session| write_image(session, &path))
             .await?;
-        self.flashed_elf = elf.map(Arc::new);
+        self.running_elf = elf.map(Arc::new);
         Ok(())
     }
 
@@ -218,7 +218,7 @@ impl Probe for BenchProbe {
     }
 
     async fn rtt(&mut self, within: Duration) -> Result<Box<dyn Console>, RigError> {
-        let elf = self.flashed_elf.clone();
+        let elf = self.running_elf.clone();
         let symbol = elf.as_deref().and_then(|elf| {
             probe_rs::rtt::find_rtt_control_block_in_raw_file(elf)
                 .ok()
@@ -239,7 +239,7 @@ impl Probe for BenchProbe {
                     match ControlBlock::find(&mut core, symbol, &ram) {
                         Ok(block) => return Ok(block),
                         Err(e) if Instant::now() >= deadline => {
-                            return Err(format!("{e} (waited {})", humantime(within)));
+                            return Err(format!("{e} (waited {})", seconds(within)));
                         }
                         Err(_) => std::thread::sleep(RTT_POLL * 10),
                     }
@@ -256,7 +256,7 @@ impl Probe for BenchProbe {
     }
 }
 
-fn humantime(d: Duration) -> String {
+fn seconds(d: Duration) -> String {
     format!("{:.1} s", d.as_secs_f64())
 }
 
