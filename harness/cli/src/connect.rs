@@ -1,14 +1,20 @@
 //! Connecting a rig for a run: the virtual rig's models from the simulator, and real instruments
 //! over their serial ports: supplies identified and with over-voltage protection armed at each
-//! device's limit, relay contacts across buttons released, attenuators identified, device
-//! consoles read from, debug probes attached to their chips, all before any step runs.
+//! device's limit, relay contacts across buttons released, attenuators identified, central
+//! dongles' stacks up, device consoles read from, debug probes attached to their chips, all
+//! before any step runs.
+
+use std::time::Duration;
 
 use async_trait::async_trait;
 use hil_rig::drivers::{
     AsyncAttenuator, AsyncPsu, AsyncRelay, SerialConsole, SerialRelay, SerialSupply,
-    SerialTransport,
+    SerialTransport, ShellCentral, ShellDongle,
 };
-use hil_rig::{Attenuator, Console, PowerSupply, Probe, Readback, Relay, RigError};
+use hil_rig::{
+    Attenuator, Central, CommandOutcome, Console, DeviceCommand, LinkOutcome, PowerSupply, Probe,
+    Readback, Relay, RigError,
+};
 use hil_scenario::{Image, Instrument, Rig, Setpoint};
 
 /// The run's view of `rig`. Called inside the scenario's runtime.
@@ -41,6 +47,14 @@ pub fn connect(rig: &Rig, seed: u64) -> hil_rig::Rig {
                 Err(cause) => Box::new(Unavailable(cause)),
             };
             connected.relays.insert(name, relay);
+        } else if instrument.driver.is_central() {
+            // Its stack comes up at the first call, on the blocking pool: the emulated rig's
+            // dongle answers from this runtime's tasks.
+            let central: Box<dyn Central> = match reached.and_then(|i| ShellCentral::open(&i)) {
+                Ok(dongle) => Box::new(ShellDongle::new(dongle)),
+                Err(cause) => Box::new(Unavailable(cause)),
+            };
+            connected.centrals.insert(name, central);
         } else if instrument.driver.is_attenuator() {
             let attenuator: Box<dyn Attenuator> = match reached.and_then(|i| open_identified(&i)) {
                 Ok(attenuator) => Box::new(attenuator),
@@ -138,6 +152,38 @@ impl Relay for Unavailable {
 #[async_trait]
 impl Attenuator for Unavailable {
     async fn set(&mut self, _db: f64) -> Result<f64, RigError> {
+        Err(self.0.clone())
+    }
+}
+
+#[async_trait]
+impl Central for Unavailable {
+    fn name(&self) -> &str {
+        &self.0.instrument
+    }
+
+    fn address(&self) -> &str {
+        "unavailable"
+    }
+
+    async fn pair(&mut self, _device: &str, _deadline: Duration) -> Result<LinkOutcome, RigError> {
+        Err(self.0.clone())
+    }
+
+    async fn connect(
+        &mut self,
+        _device: &str,
+        _deadline: Duration,
+    ) -> Result<LinkOutcome, RigError> {
+        Err(self.0.clone())
+    }
+
+    async fn command(
+        &mut self,
+        _device: &str,
+        _command: DeviceCommand,
+        _deadline: Duration,
+    ) -> Result<CommandOutcome, RigError> {
         Err(self.0.clone())
     }
 }

@@ -8,7 +8,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use hil_rig::drivers::SerialConsole;
-use hil_scenario::{ConsolePort, Instrument};
+use hil_scenario::{ConsolePort, Instrument, Rig};
 
 use crate::catalog::CatalogError;
 use crate::commands::config_error;
@@ -23,7 +23,7 @@ pub fn rig_check(path: &Path) -> u8 {
     let mut stdout = std::io::stdout().lock();
     let mut failed = 0;
     for instrument in rig.instruments.values() {
-        let (status, detail) = check(instrument);
+        let (status, detail) = check(&rig, instrument);
         if status == "ERROR" {
             failed += 1;
         }
@@ -73,9 +73,12 @@ pub fn rig_check(path: &Path) -> u8 {
     if failed == 0 { EXIT_PASS } else { EXIT_FAIL }
 }
 
-fn check(instrument: &Instrument) -> (&'static str, String) {
+fn check(rig: &Rig, instrument: &Instrument) -> (&'static str, String) {
     if instrument.driver.is_virtual() {
         return ("OK", "(virtual)".into());
+    }
+    if instrument.emulated && instrument.driver.is_central() {
+        return check_emulated_central(rig, instrument);
     }
     if instrument.emulated {
         return check_emulated(instrument);
@@ -145,4 +148,37 @@ fn check_emulated(instrument: &Instrument) -> (&'static str, String) {
         Ok(readback) => ("OK", format!("(emulated) {readback}")),
         Err(e) => ("ERROR", format!("(emulated) {}", e.message)),
     }
+}
+
+/// An emulated central's radio is the simulated world's: the world runs while it is checked.
+fn check_emulated_central(rig: &Rig, instrument: &Instrument) -> (&'static str, String) {
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(e) => return ("ERROR", format!("cannot start the simulated world: {e}")),
+    };
+    let world_runtime = runtime.handle().clone();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let world_thread = std::thread::spawn(move || runtime.block_on(stopped));
+    let mut world = world_runtime.block_on(async { hil_sim::start_world(rig, 1) });
+    let checked = match world.emulators.remove(&instrument.name) {
+        Some(Ok(emulator)) => {
+            let on_pty = Instrument {
+                port: Some(emulator.port().to_string()),
+                ..instrument.clone()
+            };
+            match hil_rig::drivers::check(&on_pty) {
+                Ok(readback) => ("OK", format!("(emulated) {readback}")),
+                Err(e) => ("ERROR", format!("(emulated) {}", e.message)),
+            }
+        }
+        Some(Err(e)) => ("ERROR", format!("cannot start its emulator: {e}")),
+        None => ("ERROR", "no emulator for this driver".into()),
+    };
+    drop(world);
+    drop(stop);
+    let _ = world_thread.join();
+    checked
 }

@@ -196,7 +196,7 @@ fn bad_files_exit_2_with_file_line_col_and_touch_nothing() {
         let stderr = text(&out.stderr);
         assert!(
             stderr.contains(&format!(
-                "{}:30:36: volts = 4.5 is outside 0..=4.25",
+                "{}:31:36: volts = 4.5 is outside 0..=4.25",
                 bad.display()
             )),
             "{stderr}"

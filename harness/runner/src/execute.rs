@@ -114,6 +114,7 @@ pub async fn run_scenario(ctx: ScenarioContext<'_>, mut rig: hil_rig::Rig) -> Sc
         warnings: Vec::new(),
         retries: ctx.instrument_retries,
         cursor: (0, Duration::ZERO),
+        seen: BTreeMap::new(),
     };
     // A panic in a driver or a model is the rig's fault, and must not skip the safe state.
     let steps = AssertUnwindSafe(timeout(plan.timeout, executor.run_steps())).catch_unwind();
@@ -334,10 +335,13 @@ struct Executor<'a> {
     /// How often an idempotent instrument action is retried before it is an ERROR.
     retries: u32,
     /// Where the next `wait_for` looks from: the start of the last step that acted on the rig
-    /// (anything but `wait_for`), so it sees what that action caused even if it happened at once;
-    /// after a match, just past it, so consecutive `wait_for`s read the log in order. The time is
-    /// the action's start, which `measure` counts from.
+    /// (anything but `wait_for`), so it sees what that action caused even if it happened at once.
+    /// The time is the action's start, which `measure` counts from.
     cursor: (usize, Duration),
+    /// Per device, where the search for its next event starts after a `wait_for` matched one:
+    /// one device's awaited events are in order, different devices' are independent (on a real
+    /// rig the lock may well boot before the ring whose supply was set a moment later).
+    seen: BTreeMap<String, usize>,
 }
 
 impl Executor<'_> {
@@ -381,6 +385,7 @@ impl Executor<'_> {
             })?;
             if !matches!(step.action, Action::WaitFor { .. }) {
                 self.cursor = (mark, at);
+                self.seen.clear();
             }
         }
         Ok(())
@@ -763,7 +768,8 @@ impl Executor<'_> {
                 within,
                 measure,
             } => {
-                let (from, since) = self.cursor;
+                let (mark, since) = self.cursor;
+                let from = self.seen.get(device).copied().unwrap_or(mark);
                 let wanted = |e: &crate::event::Event| match &e.kind {
                     EventKind::DeviceEvent {
                         device: d,
@@ -780,7 +786,7 @@ impl Executor<'_> {
                 let deadline = Instant::now() + *within;
                 match timeout_at(deadline, self.bus.wait_for(from, wanted)).await {
                     Ok((index, seen)) => {
-                        self.cursor.0 = index + 1;
+                        self.seen.insert(device.clone(), index + 1);
                         if let Some(name) = measure {
                             self.measure(name, seen.at.saturating_sub(since));
                         }

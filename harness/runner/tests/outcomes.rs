@@ -480,3 +480,30 @@ fn a_rig_that_keeps_erroring_is_marked_unhealthy_and_the_rest_skipped() {
         "{reason}"
     );
 }
+
+const BOTH_POWERED: &str = r#"
+[[setup]]
+power = { device = "ring", volts = 4.0 }
+[[setup]]
+power = { device = "lock", volts = 6.0 }
+"#;
+
+#[test]
+fn wait_fors_on_different_devices_do_not_depend_on_which_came_first() {
+    // The ring boots faster (1.2 s) than the lock (2.0 s): waiting for the lock first must
+    // still find the ring's earlier advertising.
+    let (result, _) = run(&format!(
+        "{BOTH_POWERED}[[reproduce]]\nwait_for = {{ device = \"lock\", event = \"advertising\", within = \"10s\" }}\n[[reproduce]]\nwait_for = {{ device = \"ring\", event = \"advertising\", within = \"10s\" }}\n"
+    ));
+    assert_eq!(result.outcome, Outcome::Pass, "{result:?}");
+}
+
+#[test]
+fn wait_fors_on_one_device_read_its_log_in_order() {
+    // The ring advertises once: a second wait for it needs a second advertisement.
+    let (result, _) = run(&format!(
+        "{BOTH_POWERED}[[reproduce]]\nwait_for = {{ device = \"ring\", event = \"advertising\", within = \"10s\" }}\n[[reproduce]]\nwait_for = {{ device = \"ring\", event = \"advertising\", within = \"10s\" }}\n"
+    ));
+    assert_eq!(result.outcome, Outcome::Fail, "{result:?}");
+    assert!(result.message.unwrap().contains("reproduce step 2 ("));
+}

@@ -11,6 +11,7 @@ mod quarantine;
 mod rig;
 mod rig_plan;
 mod scenario;
+mod shell;
 
 pub use diagnostic::{ConfigError, ConfigErrors, FileError, Located, SourceFile};
 pub use duration::HumanDuration;
@@ -21,5 +22,6 @@ pub use plan::{
 pub use profile::{Behaviour, DfuBanks, NfcCredential, Profile, Recognised, Rule, Transport};
 pub use quarantine::Quarantine;
 pub use rig::{Driver, SimModel, WireProtocol};
-pub use rig_plan::{ConsolePort, DebugProbe, Device, Instrument, PowerFeed, Rig};
+pub use rig_plan::{ConsolePort, DebugProbe, Device, Instrument, PowerFeed, Reach, Rig};
 pub use scenario::{DeviceCommand, Expect, InterruptBy, Phase, Unit};
+pub use shell::{LinkCode, ShellCommands, ShellDialect, ShellLines, fill};

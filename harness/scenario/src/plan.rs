@@ -365,6 +365,11 @@ impl Scenario {
                 }
             }
         }
+        for reason in steps.iter().filter_map(|s| beyond_central(rig, &s.action)) {
+            if !not_runnable.contains(&reason) {
+                not_runnable.push(reason);
+            }
+        }
         let limits = self.limits(&steps, &mut problems);
         let plan = problems
             .finish(Plan {
@@ -1226,6 +1231,20 @@ enum Linked {
         attempts: u32,
     },
     Incompatible(Action),
+}
+
+/// A step its central's driver cannot carry out: a shell dongle has no application layer.
+fn beyond_central(rig: &Rig, action: &Action) -> Option<String> {
+    let (central, what) = match action {
+        Action::Command { central, .. } => (central, "application commands"),
+        Action::Dfu { central, .. } => (central, "firmware updates"),
+        Action::Soak { central, .. } => (central, "soaks"),
+        _ => return None,
+    };
+    let driver = rig.instruments.get(central)?.driver;
+    driver
+        .links_only()
+        .then(|| format!("`{central}` ({}) cannot do {what}", driver.name()))
 }
 
 /// A resolved central: an instrument, or a device that starts links itself.

@@ -125,6 +125,11 @@ pub struct InstrumentSpec {
     pub baud: Option<u32>,
     /// An attenuator's setting in the rig's safe state (applied after every scenario).
     pub safe_db: Option<Spanned<f64>>,
+    /// A shell dongle's dialect: a shell profile, relative to the rig file.
+    pub profile: Option<Spanned<String>>,
+    /// Devices a central dongle reaches, each by its advertised name or its address
+    /// (`AA:BB:CC:DD:EE:FF`). Without it, every BLE device by its name in the rig.
+    pub reach: Option<BTreeMap<String, Spanned<String>>>,
 }
 
 /// Every driver `hil` has. Checked by serde, so a typo is a located error, not a runtime surprise.
@@ -163,6 +168,9 @@ pub enum Driver {
     LcusRelay,
     /// Mini-Circuits RCDAT-6000-90 programmable attenuator: ASCII over serial.
     MinicircuitsRcdat,
+    /// A central dongle running a Bluetooth shell on its UART (Zephyr's `bt` shell), described
+    /// by a shell profile.
+    BtShellDongle,
 }
 
 impl Driver {
@@ -183,6 +191,7 @@ impl Driver {
             Driver::NumatoRelay => "numato-relay",
             Driver::LcusRelay => "lcus-relay",
             Driver::MinicircuitsRcdat => "minicircuits-rcdat",
+            Driver::BtShellDongle => "bt-shell-dongle",
         }
     }
 
@@ -202,7 +211,8 @@ impl Driver {
             | Driver::Keithley2281s
             | Driver::NumatoRelay
             | Driver::LcusRelay
-            | Driver::MinicircuitsRcdat => false,
+            | Driver::MinicircuitsRcdat
+            | Driver::BtShellDongle => false,
         }
     }
 
@@ -222,14 +232,17 @@ impl Driver {
     pub fn is_central(self) -> bool {
         matches!(
             self,
-            Driver::VirtualCentral | Driver::VirtualHub | Driver::VirtualNfcCloner
+            Driver::VirtualCentral
+                | Driver::VirtualHub
+                | Driver::VirtualNfcCloner
+                | Driver::BtShellDongle
         )
     }
 
     /// Transports a central instrument can reach devices over.
     pub fn transports(self) -> &'static [Transport] {
         match self {
-            Driver::VirtualCentral => &[Transport::Ble],
+            Driver::VirtualCentral | Driver::BtShellDongle => &[Transport::Ble],
             Driver::VirtualHub => &[Transport::Ble, Transport::Nfc, Transport::Zwave],
             Driver::VirtualNfcCloner => &[Transport::Nfc],
             Driver::VirtualPsu
@@ -245,6 +258,12 @@ impl Driver {
             | Driver::LcusRelay
             | Driver::MinicircuitsRcdat => &[],
         }
+    }
+
+    /// A central that scans, pairs and connects but has no application layer: no commands,
+    /// firmware updates or soaks (a shell dongle).
+    pub fn links_only(self) -> bool {
+        matches!(self, Driver::BtShellDongle)
     }
 
     /// A central that can only replay recorded credentials (`command`), not pair or connect.
@@ -280,7 +299,8 @@ impl Driver {
             | Driver::VirtualHub
             | Driver::VirtualNfcCloner
             | Driver::VirtualAttenuator
-            | Driver::MinicircuitsRcdat => 0,
+            | Driver::MinicircuitsRcdat
+            | Driver::BtShellDongle => 0,
         }
     }
 
@@ -301,7 +321,8 @@ impl Driver {
             | Driver::RidenRd60xx
             | Driver::Keithley2281s
             | Driver::NumatoRelay
-            | Driver::LcusRelay => None,
+            | Driver::LcusRelay
+            | Driver::BtShellDongle => None,
         }
     }
 }

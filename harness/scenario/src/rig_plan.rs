@@ -5,8 +5,9 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use crate::diagnostic::{ConfigErrors, Located, Problems, SourceFile};
-use crate::profile::{Profile, list_or_none};
+use crate::profile::{Profile, Transport, list_or_none};
 use crate::rig::{Driver, InstrumentSpec, ProbeBinding, RigFile, SimModel, WireProtocol};
+use crate::shell::ShellDialect;
 
 #[derive(Clone, Debug)]
 pub struct Rig {
@@ -83,8 +84,36 @@ pub struct Instrument {
     pub baud: Option<u32>,
     /// A real driver talking to an emulator of the instrument, wired to the simulated devices.
     pub emulated: bool,
+    /// A shell dongle's dialect.
+    pub shell: Option<Arc<ShellDialect>>,
+    /// How a central dongle finds each device it reaches, by device name.
+    pub reach: BTreeMap<String, Reach>,
     /// An attenuator's setting in the safe state, in dB.
     pub safe_db: Option<f64>,
+}
+
+/// How a central finds a device on the air.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Reach {
+    /// By the local name it advertises.
+    Name(String),
+    /// By its address, `AA:BB:CC:DD:EE:FF`.
+    Address(String),
+}
+
+impl Reach {
+    fn parse(text: &str) -> Reach {
+        let is_address = text.len() == 17
+            && text.split(':').count() == 6
+            && text
+                .split(':')
+                .all(|byte| byte.len() == 2 && byte.chars().all(|c| c.is_ascii_hexdigit()));
+        if is_address {
+            Reach::Address(text.to_ascii_uppercase())
+        } else {
+            Reach::Name(text.to_string())
+        }
+    }
 }
 
 impl Instrument {
@@ -115,6 +144,8 @@ impl Rig {
                     baud: spec.baud,
                     emulated: spec.emulated.as_ref().is_some_and(|e| *e.get_ref()),
                     safe_db: spec.safe_db.as_ref().map(|db| *db.get_ref()),
+                    shell: load_shell(&source, &mut problems, base, name, spec),
+                    reach: BTreeMap::new(),
                 };
                 if let Some(db) = &spec.safe_db {
                     let value = *db.get_ref();
@@ -267,6 +298,14 @@ impl Rig {
             }
         }
 
+        let mut instruments = instruments;
+        for (name, spec) in &file.instrument {
+            let reach = resolve_reach(&source, &mut problems, &devices, name, spec);
+            if let Some(instrument) = instruments.get_mut(name) {
+                instrument.reach = reach;
+            }
+        }
+
         let time_scale = check_time_scale(
             &source,
             &mut problems,
@@ -394,6 +433,96 @@ fn debug_probe(source: &SourceFile, problems: &mut Problems, binding: ProbeBindi
         protocol: binding.protocol,
         speed_khz: binding.speed_khz,
     }
+}
+
+/// A shell dongle's dialect, from its `profile`; only a shell dongle has one.
+fn load_shell(
+    source: &SourceFile,
+    problems: &mut Problems,
+    base: &Path,
+    name: &str,
+    spec: &InstrumentSpec,
+) -> Option<Arc<ShellDialect>> {
+    let driver = *spec.driver.get_ref();
+    let Some(profile) = &spec.profile else {
+        if driver == Driver::BtShellDongle {
+            problems.push(source.error(
+                spec.driver.span(),
+                format!("instrument `{name}` ({}) has no `profile`", driver.name()),
+                Some("add e.g. `profile = \"../fixtures/profiles/zephyr-bt-shell.toml\"`: the shell's commands and lines".into()),
+            ));
+        }
+        return None;
+    };
+    if driver != Driver::BtShellDongle {
+        problems.push(source.error(
+            profile.span(),
+            format!("instrument `{name}` ({}) takes no `profile`", driver.name()),
+            Some("only a `bt-shell-dongle` is described by a shell profile".into()),
+        ));
+        return None;
+    }
+    let path = base.join(profile.get_ref());
+    match ShellDialect::load(&path) {
+        Ok(dialect) => Some(Arc::new(dialect)),
+        Err(errors) => {
+            for e in errors.errors {
+                match e {
+                    crate::diagnostic::ConfigError::Io { source: io, .. } => {
+                        problems.push(source.error(
+                            profile.span(),
+                            format!("cannot read shell profile {}: {io}", path.display()),
+                            Some("the path is relative to the rig file".into()),
+                        ))
+                    }
+                    other => problems.push(other),
+                }
+            }
+            None
+        }
+    }
+}
+
+/// Which devices a central dongle reaches and how it finds them: as the rig file says, or every
+/// BLE device by its name.
+fn resolve_reach(
+    source: &SourceFile,
+    problems: &mut Problems,
+    devices: &BTreeMap<String, Device>,
+    name: &str,
+    spec: &InstrumentSpec,
+) -> BTreeMap<String, Reach> {
+    if *spec.driver.get_ref() != Driver::BtShellDongle {
+        if let Some(reach) = spec.reach.as_ref().and_then(|r| r.values().next()) {
+            problems.push(source.error(
+                reach.span(),
+                format!("instrument `{name}` takes no `reach`"),
+                Some("only a `bt-shell-dongle` is told how to find devices".into()),
+            ));
+        }
+        return BTreeMap::new();
+    }
+    let Some(reach) = &spec.reach else {
+        return devices
+            .values()
+            .filter(|d| d.profile.transports.contains(&Transport::Ble))
+            .map(|d| (d.name.clone(), Reach::Name(d.name.clone())))
+            .collect();
+    };
+    let known: Vec<&str> = devices.keys().map(String::as_str).collect();
+    let mut out = BTreeMap::new();
+    for (device, how) in reach {
+        if devices.contains_key(device) {
+            out.insert(device.clone(), Reach::parse(how.get_ref()));
+        } else {
+            problems.push(source.error(
+                how.span(),
+                format!("`reach` names `{device}`, which is not a device on this rig"),
+                Some(format!("devices: {}", list_or_none(&known))),
+            ));
+        }
+    }
+    out
 }
 
 /// Only a rig without hardware can run faster than life.

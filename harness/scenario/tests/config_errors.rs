@@ -178,6 +178,10 @@ fn the_good_rig_loads() {
 #[case::simulated_device_on_a_real_supply(("\"virtual-psu\"", "\"rigol-dp800\"\nport = \"/dev/ttyUSB0\""), "10:24", "simulated device `ring` is fed by `psu`, a real instrument")]
 #[case::safe_db_on_a_supply(("\"virtual-psu\"", "\"virtual-psu\"\nsafe_db = 0.0"), "5:11", "`safe_db` is for attenuators; `psu` is virtual-psu")]
 #[case::time_scale_below_life(("name = \"bench\"", "name = \"bench\"\ntime_scale = 0.5"), "2:14", "time_scale 0.5 is out of range; expected 1 to 1000")]
+#[case::dongle_without_profile(("[device.ring]", "[instrument.phone]\ndriver = \"bt-shell-dongle\"\nemulated = true\n\n[device.ring]"), "7:10", "instrument `phone` (bt-shell-dongle) has no `profile`")]
+#[case::dongle_profile_missing(("[device.ring]", "[instrument.phone]\ndriver = \"bt-shell-dongle\"\nemulated = true\nprofile = \"PROFILES/nope-shell.toml\"\n\n[device.ring]"), "9:11", "cannot read shell profile")]
+#[case::dongle_reaching_an_unknown_device(("[device.ring]", "[instrument.phone]\ndriver = \"bt-shell-dongle\"\nemulated = true\nprofile = \"PROFILES/zephyr-bt-shell.toml\"\nreach = { rnig = \"ring\" }\n\n[device.ring]"), "10:18", "`reach` names `rnig`, which is not a device on this rig")]
+#[case::profile_on_a_supply(("\"virtual-psu\"", "\"virtual-psu\"\nprofile = \"x.toml\""), "5:11", "instrument `psu` (virtual-psu) takes no `profile`")]
 fn rig_errors_point_at_the_problem(
     #[case] edit: (&str, &str),
     #[case] line_col: &str,
@@ -323,6 +327,35 @@ fn a_broken_log_rule_is_located_in_the_rules_file() {
     );
 }
 
+#[test]
+fn a_dongle_reaches_by_name_or_address_and_by_default_every_ble_device() {
+    let dongle = GOOD_RIG.replace(
+        "[device.ring]",
+        "[instrument.phone]\ndriver = \"bt-shell-dongle\"\nemulated = true\nprofile = \"PROFILES/zephyr-bt-shell.toml\"\n\n[device.ring]",
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let text = dongle.replace(
+        "PROFILES",
+        &repo().join("fixtures/profiles").display().to_string(),
+    );
+    let rig = Rig::load(&write(dir.path(), "rig.toml", &text)).unwrap();
+    let phone = &rig.instruments["phone"];
+    assert_eq!(phone.shell.as_ref().unwrap().name, "zephyr-bt-shell");
+    assert_eq!(
+        phone.reach["ring"],
+        hil_scenario::Reach::Name("ring".into())
+    );
+    let by_address = text.replace(
+        "emulated = true\nprofile",
+        "emulated = true\nreach = { ring = \"c0:11:22:33:44:55\" }\nprofile",
+    );
+    let rig = Rig::load(&write(dir.path(), "rig.toml", &by_address)).unwrap();
+    assert_eq!(
+        rig.instruments["phone"].reach["ring"],
+        hil_scenario::Reach::Address("C0:11:22:33:44:55".into())
+    );
+}
+
 /// A real ring on a bench supply, with room for a worn cell's resistance.
 const CELL_BENCH: &str = r#"name = "cell-bench"
 
@@ -407,4 +440,35 @@ fn every_rig_in_the_repository_loads() {
         "{loaded:?}"
     );
     assert!(loaded.contains(&"virtual.toml".to_string()), "{loaded:?}");
+}
+
+#[test]
+fn a_dongle_cannot_run_steps_beyond_links() {
+    let dir = tempfile::tempdir().unwrap();
+    let profiles = repo().join("fixtures/profiles");
+    let rig = GOOD_RIG
+        .replace(
+            "[device.ring]",
+            "[instrument.phone]\ndriver = \"bt-shell-dongle\"\nemulated = true\nprofile = \"PROFILES/zephyr-bt-shell.toml\"\n\n[device.ring]",
+        )
+        .replace("max_amps = 0.5 }", "max_amps = 0.5, max_series_ohms = 5.0 }")
+        .replace("PROFILES", &profiles.display().to_string());
+    let rig = Rig::load(&write(dir.path(), "rig.toml", &rig)).unwrap();
+    let soak = GOOD.replace(
+        "pair = { central = \"phone\", device = \"ring\", expect = \"fail\" }",
+        "soak = { central = \"phone\", device = \"ring\", for = \"1m\" }\n[[reproduce]]\nsoak = { central = \"phone\", device = \"ring\", for = \"2m\" }",
+    );
+    let path = write(dir.path(), "s.toml", &soak);
+    match Scenario::load(&path).unwrap().plan(&rig) {
+        Err(PlanError::NotRunnable(reasons)) => assert_eq!(
+            reasons,
+            ["`phone` (bt-shell-dongle) cannot do soaks".to_string()]
+        ),
+        other => panic!("expected NotRunnable, got {other:?}"),
+    }
+    let path = write(dir.path(), "s.toml", GOOD);
+    assert!(
+        Scenario::load(&path).unwrap().plan(&rig).is_ok(),
+        "pairing is a dongle's job"
+    );
 }

@@ -162,9 +162,15 @@ pub fn start_world(rig: &hil_scenario::Rig, seed: u64) -> World {
                     .collect(),
                 radio: instrument.driver.is_attenuator().then(|| radio.clone()),
             };
-            let emulator = Emulator::start_wired(instrument.driver, wiring).and_then(|e| {
-                e.ok_or_else(|| std::io::Error::other("no emulator for this driver"))
-            });
+            let emulator = if instrument.driver == Driver::BtShellDongle {
+                // The dongle's radio is a phone of the world's.
+                let phone = virtual_central(&name, Role::Phone, &links, &radio, seed);
+                Emulator::start_central(Box::new(phone), tokio::runtime::Handle::current())
+            } else {
+                Emulator::start_wired(instrument.driver, wiring).and_then(|e| {
+                    e.ok_or_else(|| std::io::Error::other("no emulator for this driver"))
+                })
+            };
             emulators.insert(name, emulator);
             continue;
         }
@@ -208,18 +214,7 @@ pub fn start_world(rig: &hil_scenario::Rig, seed: u64) -> World {
                 } else {
                     Role::Phone
                 };
-                let device_links = links
-                    .iter()
-                    .map(|(device, link): (&String, &DeviceLink)| (device.clone(), link.clone()))
-                    .collect();
-                let central = VirtualCentral::new(
-                    name.clone(),
-                    role,
-                    address(seed, &name),
-                    device_links,
-                    radio.clone(),
-                    seed ^ u64::from(role == Role::Hub),
-                );
+                let central = virtual_central(&name, role, &links, &radio, seed);
                 out.centrals.insert(name, Box::new(central));
             }
             // Real instruments are reached through `hil_rig::drivers`, not simulated here.
@@ -231,13 +226,32 @@ pub fn start_world(rig: &hil_scenario::Rig, seed: u64) -> World {
             | Driver::Keithley2281s
             | Driver::NumatoRelay
             | Driver::LcusRelay
-            | Driver::MinicircuitsRcdat => {}
+            | Driver::MinicircuitsRcdat
+            | Driver::BtShellDongle => {}
         }
     }
     World {
         rig: out,
         emulators,
     }
+}
+
+/// A phone or hub that reaches every device over the radio path.
+fn virtual_central(
+    name: &str,
+    role: Role,
+    links: &BTreeMap<String, DeviceLink>,
+    radio: &RadioPath,
+    seed: u64,
+) -> VirtualCentral {
+    VirtualCentral::new(
+        name.to_string(),
+        role,
+        address(seed, name),
+        links.clone(),
+        radio.clone(),
+        seed ^ u64::from(role == Role::Hub),
+    )
 }
 
 /// A channel with nothing connected: it draws no current.

@@ -27,6 +27,8 @@ fn connect(driver: Driver, emulator: &Emulator) -> Box<dyn SerialSupply> {
         baud: None,
         emulated: false,
         safe_db: None,
+        shell: None,
+        reach: Default::default(),
     })
     .expect("the pty opens");
     psu.set_timeout(Duration::from_secs(10));

@@ -27,6 +27,8 @@ fn instrument(driver: Driver, port: &str) -> Instrument {
         baud: None,
         emulated: false,
         safe_db: None,
+        shell: None,
+        reach: Default::default(),
     }
 }
 

@@ -6,6 +6,7 @@ use std::fmt::Write;
 use hil_scenario::{Driver, Instrument};
 
 use super::attenuator::{self, Rcdat};
+use super::dongle::{self, ShellCentral};
 use super::model::model_of;
 use super::psu::Psu;
 use super::relay::{SerialRelay, relay_model_of};
@@ -19,6 +20,7 @@ pub fn default_baud(driver: Driver) -> Option<u32> {
     match driver {
         Driver::RidenRd60xx => Some(riden::DEFAULT_BAUD),
         Driver::MinicircuitsRcdat => Some(attenuator::DEFAULT_BAUD),
+        Driver::BtShellDongle => Some(dongle::DEFAULT_BAUD),
         other => model_of(other)
             .map(|model| model.default_baud)
             .or_else(|| relay_model_of(other).map(|model| model.default_baud)),
@@ -84,7 +86,9 @@ pub fn open_attenuator(instrument: &Instrument) -> Result<Rcdat<SerialTransport>
 /// Identifies a real instrument and reads its state back: one line for a person.
 pub fn check(instrument: &Instrument) -> Result<String, RigError> {
     let driver = instrument.driver;
-    let line = if driver.is_relay() {
+    let line = if driver == Driver::BtShellDongle {
+        ShellCentral::open(instrument).and_then(|mut dongle| dongle.describe())
+    } else if driver.is_relay() {
         check_relay(instrument)
     } else if driver.is_attenuator() {
         let mut attenuator = open_attenuator(instrument)?;

@@ -4,7 +4,8 @@
 //!
 //! `Psu` speaks every command-based supply in `model.rs` (SCPI, Korad, the 2281S battery simulator)
 //! from a table per model; `RidenPsu` speaks the Riden's Modbus registers; `SerialRelay` every relay board in `relay.rs`;
-//! `Rcdat` the Mini-Circuits attenuators. All run over any `Transport`; `Blocking` puts each behind
+//! `Rcdat` the Mini-Circuits attenuators; `ShellCentral` a central dongle over its Bluetooth shell.
+//! All run over any `Transport`; `Blocking` puts each behind
 //! its async capability trait. Tests drive them against `hil_sim::emulators` on real ptys.
 
 mod attenuator;
@@ -13,6 +14,7 @@ mod check;
 mod console;
 #[cfg(feature = "probe-rs")]
 mod defmt_log;
+mod dongle;
 pub mod modbus;
 mod model;
 #[cfg(feature = "probe-rs")]
@@ -23,6 +25,7 @@ mod relay;
 mod riden;
 #[cfg(feature = "probe-rs")]
 mod rtt;
+mod shell;
 mod supply;
 #[cfg(feature = "probe-rs")]
 pub mod target;
@@ -30,9 +33,10 @@ mod transport;
 mod wire;
 
 pub use attenuator::Rcdat;
-pub use blocking::{AsyncAttenuator, AsyncPsu, AsyncRelay, Blocking};
+pub use blocking::{AsyncAttenuator, AsyncPsu, AsyncRelay, Blocking, ShellDongle};
 pub use check::{check, default_baud, open, open_attenuator, open_relay};
 pub use console::{ConsoleLine, LONGEST_LINE, LineSplitter, SerialConsole};
+pub use dongle::ShellCentral;
 pub use model::{
     KEITHLEY_2281S, KEYSIGHT_E36300, KORAD_KA3005P, Model, OutputQuery, Ovp, RIGOL_DP800,
     SIGLENT_SPD3303X, Simulator, model_of,
@@ -43,5 +47,6 @@ pub use probes::{check_chips, check_probe, load_rig, open_probe};
 pub use psu::{DEFAULT_TIMEOUT, Psu};
 pub use relay::{LCUS, NUMATO, RelayModel, SerialRelay, relay_model_of};
 pub use riden::RidenPsu;
+pub use shell::ANSWER_TIMEOUT as SHELL_ANSWER_TIMEOUT;
 pub use supply::SerialSupply;
 pub use transport::{Framing, OpenError, SerialTransport, Transport, TransportError, read_answer};

@@ -253,7 +253,8 @@ pub fn model_of(driver: Driver) -> Option<&'static Model> {
         | Driver::VirtualAttenuator
         | Driver::NumatoRelay
         | Driver::LcusRelay
-        | Driver::MinicircuitsRcdat => None,
+        | Driver::MinicircuitsRcdat
+        | Driver::BtShellDongle => None,
     }
 }
 

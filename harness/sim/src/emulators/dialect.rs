@@ -368,7 +368,8 @@ pub fn dialect_of(driver: Driver) -> Option<&'static Dialect> {
         | Driver::VirtualAttenuator
         | Driver::NumatoRelay
         | Driver::LcusRelay
-        | Driver::MinicircuitsRcdat => None,
+        | Driver::MinicircuitsRcdat
+        | Driver::BtShellDongle => None,
     }
 }
 

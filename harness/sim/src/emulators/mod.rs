@@ -1,4 +1,4 @@
-//! Power supplies, relay boards and attenuators that speak their real wire protocols on a pty:
+//! Power supplies, relay boards, attenuators and a central dongle that speak their real wire protocols on a pty:
 //! the drivers in
 //! `hil_rig::drivers` are tested against them, and `hil rig check` can be tried without a bench.
 //!
@@ -6,6 +6,8 @@
 //! DESIGN.md). Faults can be injected to see how a driver copes with a misbehaving instrument.
 
 mod attenuator;
+mod backend;
+mod bt_shell;
 mod channel;
 mod dialect;
 mod instrument;
@@ -26,6 +28,7 @@ pub use channel::Channel;
 pub use wiring::Wiring;
 
 use attenuator::RcdatAttenuator;
+use bt_shell::BtShell;
 use instrument::Instrument;
 use relay::{LcusBoard, NumatoBoard};
 use riden::RidenRegisters;
@@ -62,6 +65,11 @@ trait Protocol: Send {
 
     /// Line noise in place of a reply, framed like one so the driver reads it at once.
     fn noise(&self) -> Vec<u8>;
+
+    /// What the instrument prints on its own, between commands (a shell's asynchronous lines).
+    fn unsolicited(&mut self) -> Option<Vec<u8>> {
+        None
+    }
 }
 
 /// How long the line must be quiet before an unterminated (Korad) command counts as complete.
@@ -76,6 +84,8 @@ pub enum Fault {
     Garbage,
     /// Closes the port mid-command, as an instrument unplugged or switched off does.
     Vanish,
+    /// Closes the port at once, whatever it is doing (a dongle pulled out mid-scan).
+    Unplug,
 }
 
 /// A running emulated instrument. Stops when dropped.
@@ -112,6 +122,20 @@ impl Emulator {
             (None, Driver::MinicircuitsRcdat) => Box::new(RcdatAttenuator::new()),
             (None, _) => return Ok(None),
         };
+        Self::spawn(protocol, wiring).map(Some)
+    }
+
+    /// Starts a central dongle running Zephyr's Bluetooth shell on a fresh pty; its radio is
+    /// `backend` (the sim's virtual phone, which reaches the simulated devices), served on
+    /// `runtime`, where the world's models run.
+    pub fn start_central(
+        backend: Box<dyn hil_rig::Central>,
+        runtime: tokio::runtime::Handle,
+    ) -> io::Result<Emulator> {
+        Self::spawn(Box::new(BtShell::new(backend, &runtime)), Wiring::default())
+    }
+
+    fn spawn(protocol: Box<dyn Protocol>, wiring: Wiring) -> io::Result<Emulator> {
         // The driver opens the slave by path (`pair` takes no lock on it); keeping our handle
         // open means the master never reads EIO between the driver's opens.
         let (mut master, slave) = TTYPort::pair().map_err(io::Error::from)?;
@@ -132,11 +156,11 @@ impl Emulator {
                 let shared = shared.clone();
                 move || serve(&shared, master, slave)
             })?;
-        Ok(Some(Emulator {
+        Ok(Emulator {
             port,
             shared,
             thread: Some(thread),
-        }))
+        })
     }
 
     /// The path a driver opens, e.g. `/dev/pts/7`.
@@ -207,11 +231,20 @@ fn serve(shared: &Shared, mut master: TTYPort, _slave: TTYPort) {
             Err(e) if e.kind() == io::ErrorKind::TimedOut => true,
             Err(_) => return,
         };
+        if *lock(&shared.fault) == Some(Fault::Unplug) {
+            return;
+        }
         let requests = lock(&shared.instrument).take_requests(&mut received, quiet);
         for request in requests {
             if answer(shared, &mut master, &request).is_err() {
                 return;
             }
+        }
+        let printed = lock(&shared.instrument).unsolicited();
+        if let Some(printed) = printed
+            && master.write_all(&printed).is_err()
+        {
+            return;
         }
     }
 }
@@ -229,17 +262,19 @@ fn answer(shared: &Shared, master: &mut TTYPort, request: &[u8]) -> Result<(), (
         (reply, latency, instrument.noise())
     };
     let mut fault = lock(&shared.fault);
-    if *fault == Some(Fault::Vanish) {
+    if matches!(*fault, Some(Fault::Vanish | Fault::Unplug)) {
         return Err(());
     }
     let Some(mut reply) = reply else {
         return Ok(());
     };
-    std::thread::sleep(latency);
+    // The instrument's own time to answer is rig time: on a sped-up emulated rig it shrinks with
+    // the rest of the world, so driver round trips cost the rig time they cost on a bench.
+    std::thread::sleep(latency.div_f64(hil_rig::time::scale()));
     match fault.take() {
         Some(Fault::Late(by)) => pause(shared, by),
         Some(Fault::Garbage) => reply = noise,
-        Some(Fault::Vanish) | None => {}
+        Some(Fault::Vanish | Fault::Unplug) | None => {}
     }
     drop(fault);
     master.write_all(&reply).map_err(drop)
