@@ -2,26 +2,30 @@
 //! over their serial ports: supplies identified and with over-voltage protection armed at each
 //! device's limit, relay contacts across buttons released, attenuators identified, central
 //! dongles' stacks up, device consoles read from, debug probes attached to their chips, all
-//! before any step runs.
+//! before any step runs; devices' MCUmgr ports get the SMP client.
 
 use std::time::Duration;
 
 use async_trait::async_trait;
 use hil_rig::drivers::{
     AsyncAttenuator, AsyncPsu, AsyncRelay, SerialConsole, SerialRelay, SerialSupply,
-    SerialTransport, ShellCentral, ShellDongle,
+    SerialTransport, ShellCentral, ShellDongle, SmpClient, SmpUpdater,
 };
 use hil_rig::{
-    Attenuator, Central, CommandOutcome, Console, DeviceCommand, LinkOutcome, PowerSupply, Probe,
-    Readback, Relay, RigError,
+    Attenuator, Central, CommandOutcome, Console, DeviceCommand, DfuOutcome, LinkOutcome,
+    PowerSupply, Probe, Progress, Readback, Relay, RigError, Updater,
 };
-use hil_scenario::{Image, Instrument, Rig, Setpoint};
+use hil_scenario::{Image, Instrument, Rig, Setpoint, SmpPort};
+
+/// The baud rate an emulated MCUmgr UART is opened at (a pty ignores it).
+const EMULATED_BAUD: u32 = 115_200;
 
 /// The run's view of `rig`. Called inside the scenario's runtime.
 pub fn connect(rig: &Rig, seed: u64) -> hil_rig::Rig {
     let hil_sim::World {
         rig: mut connected,
         mut emulators,
+        mut smp,
     } = hil_sim::start_world(rig, seed);
     for instrument in rig.instruments.values().filter(|i| !i.driver.is_virtual()) {
         let name = instrument.name.clone();
@@ -70,6 +74,11 @@ pub fn connect(rig: &Rig, seed: u64) -> hil_rig::Rig {
         }
     }
     for device in rig.devices.values() {
+        if let Some(port) = &device.smp {
+            let emulator = smp.remove(&device.name);
+            let updater = open_updater(&device.name, port, emulator, &mut connected.emulators);
+            connected.updaters.insert(device.name.clone(), updater);
+        }
         if let Some(wire) = &device.console {
             let console: Box<dyn Console> =
                 match SerialConsole::open(&device.name, &wire.port, wire.baud) {
@@ -85,6 +94,32 @@ pub fn connect(rig: &Rig, seed: u64) -> hil_rig::Rig {
         }
     }
     connected
+}
+
+/// The real SMP client on a device's MCUmgr port, or on its emulator's pty (kept running with the
+/// rig); opened at the first update.
+fn open_updater(
+    device: &str,
+    port: &SmpPort,
+    emulator: Option<std::io::Result<hil_sim::emulators::Emulator>>,
+    running: &mut Vec<Box<dyn std::any::Any + Send>>,
+) -> Box<dyn Updater> {
+    let client = match (port, emulator) {
+        (SmpPort::Serial { port, baud }, _) => SmpClient::new(device, port, *baud),
+        (SmpPort::Emulated, Some(Ok(emulator))) => {
+            let client = SmpClient::new(device, emulator.port(), EMULATED_BAUD);
+            running.push(Box::new(emulator));
+            client
+        }
+        (SmpPort::Emulated, failed) => {
+            let cause = failed
+                .and_then(Result::err)
+                .map_or_else(|| "no emulator was started".to_string(), |e| e.to_string());
+            let error = RigError::new(device, format!("cannot start its SMP emulator: {cause}"));
+            return Box::new(Unavailable(error));
+        }
+    };
+    Box::new(SmpUpdater::new(client))
 }
 
 /// Opens and identifies a supply, then arms its OVP at the limit of every device it feeds: the
@@ -184,6 +219,23 @@ impl Central for Unavailable {
         _command: DeviceCommand,
         _deadline: Duration,
     ) -> Result<CommandOutcome, RigError> {
+        Err(self.0.clone())
+    }
+}
+
+#[async_trait]
+impl Updater for Unavailable {
+    async fn update(
+        &mut self,
+        _image: &hil_scenario::Image,
+        _stop_at: Option<u8>,
+        _progress: Progress,
+        _deadline: std::time::Duration,
+    ) -> Result<DfuOutcome, RigError> {
+        Err(self.0.clone())
+    }
+
+    async fn hang_up(&mut self) -> Result<(), RigError> {
         Err(self.0.clone())
     }
 }

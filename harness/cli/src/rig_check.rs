@@ -7,8 +7,8 @@ use std::path::Path;
 
 use std::time::Duration;
 
-use hil_rig::drivers::SerialConsole;
-use hil_scenario::{ConsolePort, Instrument, Rig};
+use hil_rig::drivers::{SerialConsole, SmpClient, Unanswered};
+use hil_scenario::{ConsolePort, Instrument, Rig, SmpPort};
 
 use crate::catalog::CatalogError;
 use crate::commands::config_error;
@@ -20,54 +20,39 @@ pub fn rig_check(path: &Path) -> u8 {
         Ok(rig) => rig,
         Err(e) => return config_error(CatalogError::Config(e)),
     };
-    let mut stdout = std::io::stdout().lock();
-    let mut failed = 0;
+    // One line per thing checked: (status, name, what it is, detail).
+    let mut lines = Vec::new();
     for instrument in rig.instruments.values() {
         let (status, detail) = check(&rig, instrument);
-        if status == "ERROR" {
-            failed += 1;
-        }
-        let _ = writeln!(
-            stdout,
-            "{status:<5}  {:<12} {:<18} {detail}",
-            instrument.name,
-            instrument.driver.name()
-        );
+        lines.push((status, &instrument.name, instrument.driver.name(), detail));
     }
-    let consoles: Vec<_> = rig
-        .devices
-        .values()
-        .filter_map(|d| Some((d.name.as_str(), d.console.as_ref()?)))
-        .collect();
-    let probes: Vec<_> = rig
-        .devices
-        .values()
-        .filter_map(|d| Some((d.name.as_str(), d.probe.as_ref()?)))
-        .collect();
-    let lines = consoles
-        .iter()
-        .map(|(device, console)| {
-            let (status, detail) = check_console(device, console);
-            (status, device.to_string(), "console", detail)
-        })
-        .chain(probes.iter().map(|(device, wiring)| {
-            let (status, detail) = match hil_rig::drivers::check_probe(device, wiring) {
+    for device in rig.devices.values() {
+        if let Some(console) = &device.console {
+            let (status, detail) = check_console(&device.name, console);
+            lines.push((status, &device.name, "console", detail));
+        }
+        if let Some(port) = &device.smp {
+            let (status, detail) = check_smp(&device.name, port);
+            lines.push((status, &device.name, "mcumgr-smp", detail));
+        }
+        if let Some(wiring) = &device.probe {
+            let (status, detail) = match hil_rig::drivers::check_probe(&device.name, wiring) {
                 Ok(found) => ("OK", found),
                 Err(e) => ("ERROR", e.message),
             };
-            (status, format!("{device}.probe"), "probe-rs", detail)
-        }));
-    for (status, name, kind, detail) in lines {
-        if status == "ERROR" {
-            failed += 1;
+            lines.push((status, &device.name, "probe-rs", detail));
         }
+    }
+    let mut stdout = std::io::stdout().lock();
+    for (status, name, kind, detail) in &lines {
         let _ = writeln!(stdout, "{status:<5}  {name:<12} {kind:<18} {detail}");
     }
-    let checked = rig.instruments.len() + consoles.len() + probes.len();
+    let failed = lines.iter().filter(|l| l.0 == "ERROR").count();
     let _ = writeln!(
         stdout,
-        "hil: {} of {checked} instrument(s) and console(s) OK on rig `{}`",
-        checked - failed,
+        "hil: {} of {} instrument(s), console(s), SMP port(s) and probe(s) OK on rig `{}`",
+        lines.len() - failed,
+        lines.len(),
         rig.name
     );
     if failed == 0 { EXIT_PASS } else { EXIT_FAIL }
@@ -121,6 +106,30 @@ fn check_console(device: &str, console: &ConsolePort) -> (&'static str, String) 
             ),
         ),
         Ok(Ok(Some(line))) => ("OK", format!("{port}: {:?}", line.text)),
+    }
+}
+
+/// A device's MCUmgr port opens and, if the device is on, answers an echo. Silence is fine (the
+/// device may be off); an error answer or a port that will not open is not.
+fn check_smp(device: &str, port: &SmpPort) -> (&'static str, String) {
+    let (path, baud) = match port {
+        SmpPort::Emulated => {
+            return (
+                "OK",
+                "(emulated, in front of the simulated firmware)".into(),
+            );
+        }
+        SmpPort::Serial { port, baud } => (port, *baud),
+    };
+    let mut client = SmpClient::new(device, path, baud);
+    match client.hello() {
+        Ok(Ok(())) => ("OK", format!("{path}: MCUmgr answers")),
+        Ok(Err(Unanswered::Silent)) => (
+            "OK",
+            format!("{path}: silent (device off, or not running MCUmgr on this UART?)"),
+        ),
+        Ok(Err(Unanswered::Refused(why))) => ("ERROR", format!("{path}: {why}")),
+        Err(e) => ("ERROR", e.message),
     }
 }
 

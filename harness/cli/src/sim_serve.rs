@@ -17,9 +17,13 @@ pub fn serve(path: &Path, seed: u64) -> u8 {
         Ok(rig) => rig,
         Err(e) => return config_error(CatalogError::Config(e)),
     };
-    if !rig.instruments.values().any(|i| i.emulated) {
+    let emulated_smp = rig
+        .devices
+        .values()
+        .any(|d| d.smp == Some(hil_scenario::SmpPort::Emulated));
+    if !rig.instruments.values().any(|i| i.emulated) && !emulated_smp {
         eprintln!(
-            "error: rig `{}` has no `emulated = true` instrument: nothing to serve",
+            "error: rig `{}` has no `emulated = true` instrument or SMP port: nothing to serve",
             rig.name
         );
         return EXIT_CONFIG;
@@ -39,6 +43,7 @@ pub fn serve(path: &Path, seed: u64) -> u8 {
         let hil_sim::World {
             rig: world,
             emulators,
+            smp,
         } = hil_sim::start_world(&rig, seed);
         let mut stdout = std::io::stdout().lock();
         for (name, emulator) in &emulators {
@@ -46,6 +51,23 @@ pub fn serve(path: &Path, seed: u64) -> u8 {
             let _ = match emulator {
                 Ok(emulator) => writeln!(stdout, "{name:<12} {driver:<18} {}", emulator.port()),
                 Err(e) => writeln!(stdout, "{name:<12} {driver:<18} ERROR cannot start: {e}"),
+            };
+        }
+        // A device's MCUmgr UART: `mcumgr --conntype serial --connstring dev=<pty>` talks to it.
+        for (device, emulator) in &smp {
+            let name = format!("{device}.smp");
+            let _ = match emulator {
+                Ok(emulator) => writeln!(
+                    stdout,
+                    "{name:<12} {:<18} {}",
+                    "mcumgr-smp",
+                    emulator.port()
+                ),
+                Err(e) => writeln!(
+                    stdout,
+                    "{name:<12} {:<18} ERROR cannot start: {e}",
+                    "mcumgr-smp"
+                ),
             };
         }
         let _ = writeln!(
@@ -60,6 +82,7 @@ pub fn serve(path: &Path, seed: u64) -> u8 {
         }
         interrupt.raised().await;
         drop(emulators);
+        drop(smp);
     });
     EXIT_PASS
 }

@@ -85,7 +85,7 @@ fn every_emulated_supply_checks_out() {
     }
     assert!(line(&stdout, "phone").contains("OK") && stdout.contains("(virtual)"));
     assert!(
-        stdout.contains("7 of 7 instrument(s) and console(s) OK"),
+        stdout.contains("7 of 7 instrument(s), console(s), SMP port(s) and probe(s) OK"),
         "{stdout}"
     );
 }
@@ -125,7 +125,7 @@ fn emulated_relay_boards_and_an_attenuator_check_out() {
         "{stdout}"
     );
     assert!(
-        stdout.contains("4 of 4 instrument(s) and console(s) OK"),
+        stdout.contains("4 of 4 instrument(s), console(s), SMP port(s) and probe(s) OK"),
         "{stdout}"
     );
 }
@@ -322,8 +322,11 @@ fn a_missing_debug_probe_is_an_error_line_with_what_to_check() {
 
     let stdout = text(&out.stdout);
     assert_eq!(out.status.code(), Some(1), "{stdout}{}", text(&out.stderr));
-    let probe = line(&stdout, "ring.probe");
-    assert!(probe.starts_with("ERROR"), "{probe}");
+    let probe = line(&stdout, "ring");
+    assert!(
+        probe.starts_with("ERROR") && probe.contains("probe-rs"),
+        "{probe}"
+    );
     assert!(
         probe.contains("no debug probe 1366:1015 attached; probes found: none"),
         "{probe}"
@@ -333,7 +336,7 @@ fn a_missing_debug_probe_is_an_error_line_with_what_to_check() {
         "{probe}"
     );
     assert!(
-        stdout.contains("0 of 1 instrument(s) and console(s) OK"),
+        stdout.contains("0 of 1 instrument(s), console(s), SMP port(s) and probe(s) OK"),
         "{stdout}"
     );
 }
@@ -352,4 +355,39 @@ fn an_unknown_chip_is_refused_at_its_place_in_the_rig_file() {
         "{stderr}"
     );
     assert!(stderr.contains("nRF52840_xxAA"), "closest names: {stderr}");
+}
+
+#[test]
+fn an_smp_port_is_named_when_it_is_missing_and_a_silent_one_passes() {
+    use serialport::{SerialPort, TTYPort};
+
+    let dir = tempfile::tempdir().unwrap();
+    let rig = console_rig(&dir, "/dev/ttyUSB-gone");
+    let rig_text = std::fs::read_to_string(&rig)
+        .unwrap()
+        .replace("console = {", "smp = {");
+    std::fs::write(&rig, rig_text).unwrap();
+    let out = hil(&["rig", "check", "--rig", rig.to_str().unwrap()]);
+    let stdout = text(&out.stdout);
+    let ring = line(&stdout, "ring");
+    assert!(
+        ring.starts_with("ERROR")
+            && ring.contains("mcumgr-smp")
+            && ring.contains("/dev/ttyUSB-gone"),
+        "{ring}"
+    );
+    assert_eq!(out.status.code(), Some(1));
+
+    // A UART nobody answers on: the device may just be off.
+    let (_device, uart) = TTYPort::pair().unwrap();
+    let port = uart.name().unwrap();
+    let rig_text = std::fs::read_to_string(&rig)
+        .unwrap()
+        .replace("/dev/ttyUSB-gone", &port);
+    std::fs::write(&rig, rig_text).unwrap();
+    let out = hil(&["rig", "check", "--rig", rig.to_str().unwrap()]);
+    let stdout = text(&out.stdout);
+    let ring = line(&stdout, "ring");
+    assert!(ring.starts_with("OK") && ring.contains("silent"), "{ring}");
+    assert_eq!(out.status.code(), Some(0), "{stdout}");
 }

@@ -152,6 +152,7 @@ fn steps_and_readbacks(events: &[Event]) -> (Vec<Value>, Vec<Value>) {
             EventKind::RunStarted { .. }
             | EventKind::ScenarioStarted { .. }
             | EventKind::ConsoleLine { .. }
+            | EventKind::Progress { .. }
             | EventKind::DeviceEvent { .. }
             | EventKind::Measurement(_)
             | EventKind::ScenarioFinished(_)

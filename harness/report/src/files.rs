@@ -196,6 +196,7 @@ impl ReportFiles {
             | EventKind::StepStarted { .. }
             | EventKind::InstrumentAction { .. }
             | EventKind::ConsoleLine { .. }
+            | EventKind::Progress { .. }
             | EventKind::DeviceEvent { .. }
             | EventKind::Measurement(_)
             | EventKind::StepFinished { .. } => {}

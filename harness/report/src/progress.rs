@@ -105,6 +105,7 @@ impl Progress {
             }
             EventKind::InstrumentAction { .. }
             | EventKind::ConsoleLine { .. }
+            | EventKind::Progress { .. }
             | EventKind::DeviceEvent { .. }
             | EventKind::Measurement(_)
             | EventKind::StepFinished { .. } => {}

@@ -141,6 +141,7 @@ impl ScenarioSlicer {
             EventKind::StepStarted { .. }
             | EventKind::InstrumentAction { .. }
             | EventKind::ConsoleLine { .. }
+            | EventKind::Progress { .. }
             | EventKind::DeviceEvent { .. }
             | EventKind::Measurement(_)
             | EventKind::StepFinished { .. } => {

@@ -152,6 +152,7 @@ impl Terminal {
             | EventKind::InstrumentAction { .. }
             | EventKind::DeviceEvent { .. }
             | EventKind::ConsoleLine { .. }
+            | EventKind::Progress { .. }
             | EventKind::Measurement(_)
             | EventKind::StepFinished { .. } => Ok(()),
         }

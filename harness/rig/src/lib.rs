@@ -10,6 +10,7 @@ mod error;
 mod power;
 mod switch;
 pub mod time;
+mod update;
 
 use std::collections::BTreeMap;
 
@@ -19,6 +20,7 @@ pub use error::{RigError, RigErrorKind};
 pub use hil_scenario::DeviceCommand;
 pub use power::{PowerSupply, Readback};
 pub use switch::{Attenuator, Probe, Relay};
+pub use update::{Progress, Updater};
 
 /// A rig's capabilities, connected and ready: the runner's whole view of the bench.
 #[derive(Default)]
@@ -35,6 +37,8 @@ pub struct Rig {
     pub attenuators: BTreeMap<String, Box<dyn Attenuator>>,
     /// Debug probes by device name.
     pub probes: BTreeMap<String, Box<dyn Probe>>,
+    /// Firmware-update ports (MCUmgr SMP) by device name; a `dfu` step on such a device uses it.
+    pub updaters: BTreeMap<String, Box<dyn Updater>>,
     /// Emulated instruments the drivers above talk to (emulated rigs): kept running as long as
     /// the rig is.
     pub emulators: Vec<Box<dyn std::any::Any + Send>>,

@@ -73,6 +73,13 @@ pub enum EventKind {
         keep: Vec<String>,
     },
     Measurement(Measurement),
+    /// How far a transfer has got: an image upload, once per chunk the device acknowledged.
+    Progress {
+        device: String,
+        what: String,
+        done: u64,
+        total: u64,
+    },
     StepFinished {
         phase: Phase,
         index: usize,

@@ -5,8 +5,8 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use hil_rig::time::{Instant, sleep, timeout, timeout_at};
-use hil_rig::{Central, CommandOutcome, Console, DfuOutcome, LinkOutcome, RigError, RigErrorKind};
-use hil_scenario::{Action, DfuInterrupt, Expect, Plan, PlannedStep, PowerSetting, Profile, Unit};
+use hil_rig::{Central, CommandOutcome, Console, LinkOutcome, RigError, RigErrorKind};
+use hil_scenario::{Action, Expect, Plan, PlannedStep, PowerSetting, Profile, Unit};
 use tokio::task::JoinHandle;
 
 use std::panic::AssertUnwindSafe;
@@ -21,6 +21,8 @@ use crate::event::{
 use crate::interrupt::Interrupt;
 use crate::snapshot::{self, SnapshotMode};
 use crate::trace::recovery_trace;
+
+mod dfu;
 
 /// The app's pause between pairing attempts.
 const RETRY_BACKOFF: Duration = Duration::from_secs(5);
@@ -186,12 +188,13 @@ pub async fn run_scenario(ctx: ScenarioContext<'_>, mut rig: hil_rig::Rig) -> Sc
             (SnapshotMode::Accept, Outcome::Fail) => SnapshotMode::WritePending,
             (mode, _) => mode,
         };
-        let path = snapshot::snapshot_path(&plan.path, &plan.id);
-        match snapshot::check(&path, &plan.path, &plan.id, &trace, mode) {
+        let variant = ctx.rig.trace_variant.as_deref();
+        let path = snapshot::variant_path(&plan.path, &plan.id, variant, &trace, mode);
+        match path.and_then(|path| snapshot::check(&path, &plan.path, &plan.id, &trace, mode)) {
             Ok(status) => status,
             Err(e) => {
                 outcome = Outcome::Error;
-                message = Some(format!("snapshot {}: {e}", path.display()));
+                message = Some(format!("snapshot of {}: {e}", plan.id));
                 SnapshotStatus::NotChecked
             }
         }
@@ -538,77 +541,8 @@ impl Executor<'_> {
                 expect,
                 within,
             } => {
-                let stop_at = interrupt.as_ref().map(DfuInterrupt::at_percent);
-                let outcome = timeout(
-                    *within,
-                    self.central(central)?.dfu(device, image, stop_at, *within),
-                )
-                .await;
-                let (name, detail, updated) = match outcome {
-                    Ok(Ok(DfuOutcome::Updated { version })) => {
-                        ("dfu_updated", ("version", version), true)
-                    }
-                    Ok(Ok(DfuOutcome::Stopped { at_percent })) => (
-                        "dfu_interrupted",
-                        ("at_percent", at_percent.to_string()),
-                        false,
-                    ),
-                    Ok(Ok(DfuOutcome::Failed(failure))) => {
-                        ("dfu_failed", ("reason", failure.to_string()), false)
-                    }
-                    Ok(Err(e)) => return Err(e.into()),
-                    Err(_) => ("dfu_failed", ("reason", "step deadline".to_string()), false),
-                };
-                self.bus.emit(EventKind::DeviceEvent {
-                    device: central.clone(),
-                    name: name.into(),
-                    fields: BTreeMap::from([
-                        ("device".to_string(), device.clone()),
-                        (detail.0.to_string(), detail.1),
-                    ]),
-                    keep: vec!["device".into(), detail.0.into()],
-                });
-                match interrupt {
-                    Some(DfuInterrupt::Power {
-                        instrument,
-                        channel,
-                        ..
-                    }) if !updated => {
-                        let psu = self.rig.power.get_mut(instrument).ok_or_else(|| {
-                            RigError::new(instrument, "power supply is not connected")
-                        })?;
-                        let readback = psu.off(*channel).await?;
-                        self.bus.emit(EventKind::InstrumentAction {
-                            instrument: instrument.clone(),
-                            action: format!("ch{channel} off (interrupting the update)"),
-                            readback: InstrumentReadback::Supply(readback),
-                        });
-                    }
-                    Some(DfuInterrupt::Link { attenuator, .. }) if !updated => {
-                        let a = self.rig.attenuators.get_mut(attenuator).ok_or_else(|| {
-                            RigError::new(attenuator, "attenuator is not connected")
-                        })?;
-                        let db = a.set(LINK_CUT_DB).await?;
-                        self.bus.emit(EventKind::InstrumentAction {
-                            instrument: attenuator.clone(),
-                            action: format!(
-                                "attenuation {LINK_CUT_DB} dB (interrupting the update)"
-                            ),
-                            readback: InstrumentReadback::Attenuation { db },
-                        });
-                    }
-                    _ => {}
-                }
-                match (expect, updated) {
-                    (Expect::Ok, true) | (Expect::Fail, false) => Ok(()),
-                    (Expect::Ok, false) => Err(fail(format!(
-                        "{device} was not updated to {} {}",
-                        image.profile.name, image.profile.version
-                    ))),
-                    (Expect::Fail, true) => Err(fail(format!(
-                        "{device} took the update, but the step expects it to fail"
-                    ))),
-                }
+                self.dfu(central, device, image, interrupt.as_ref(), *expect, *within)
+                    .await
             }
             Action::Flash { device, image } => {
                 let probe = self.rig.probes.get_mut(device).ok_or_else(|| {

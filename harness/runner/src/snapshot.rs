@@ -27,6 +27,28 @@ pub fn snapshot_path(scenario: &Path, id: &str) -> PathBuf {
         .join(format!("{id}.snap"))
 }
 
+/// The snapshot a rig with a trace `variant` checks against: `<id>@<variant>.snap` if it exists,
+/// or, when accepting a trace that differs from the catalog's `<id>.snap`, the one to create.
+pub fn variant_path(
+    scenario: &Path,
+    id: &str,
+    variant: Option<&str>,
+    trace: &str,
+    mode: SnapshotMode,
+) -> io::Result<PathBuf> {
+    let base = snapshot_path(scenario, id);
+    let Some(variant) = variant else {
+        return Ok(base);
+    };
+    let own = base.with_file_name(format!("{id}@{variant}.snap"));
+    let differs = || Ok::<_, io::Error>(read(&base)?.as_deref() != Some(trace.trim_end()));
+    if own.exists() || (mode == SnapshotMode::Accept && differs()?) {
+        Ok(own)
+    } else {
+        Ok(base)
+    }
+}
+
 fn pending_path(snapshot: &Path) -> PathBuf {
     snapshot.with_extension("snap.new")
 }

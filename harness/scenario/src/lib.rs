@@ -22,6 +22,6 @@ pub use plan::{
 pub use profile::{Behaviour, DfuBanks, NfcCredential, Profile, Recognised, Rule, Transport};
 pub use quarantine::Quarantine;
 pub use rig::{Driver, SimModel, WireProtocol};
-pub use rig_plan::{ConsolePort, DebugProbe, Device, Instrument, PowerFeed, Reach, Rig};
+pub use rig_plan::{ConsolePort, DebugProbe, Device, Instrument, PowerFeed, Reach, Rig, SmpPort};
 pub use scenario::{DeviceCommand, Expect, InterruptBy, Phase, Unit};
 pub use shell::{LinkCode, ShellCommands, ShellDialect, ShellLines, fill};

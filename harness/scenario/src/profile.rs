@@ -25,6 +25,9 @@ struct ProfileFile {
     /// The build artefact a debug probe writes (ELF, Intel HEX or raw bin), relative to this
     /// profile: the virtual rig flashes the profile, a bench flashes this file.
     image: Option<Spanned<String>>,
+    /// The build's signed MCUboot image (`imgtool sign`), relative to this profile: what a bench
+    /// uploads over MCUmgr. Without it the harness builds a stand-in image from the profile.
+    signed_image: Option<String>,
     #[serde(default)]
     behaviour: Behaviour,
 }
@@ -206,6 +209,8 @@ pub struct Profile {
     pub behaviour: Behaviour,
     /// The build artefact a real probe flashes, if the profile names one.
     pub image: Option<PathBuf>,
+    /// The build's signed MCUboot image, if the profile names one.
+    pub signed_image: Option<PathBuf>,
     pub rules: Arc<[Rule]>,
     /// All the rules' patterns at once: finds the first rule a line matches in one pass, where
     /// trying each rule in turn costs a scan per rule on every line that matches none.
@@ -275,6 +280,7 @@ impl Profile {
             name: file.name,
             version: file.version,
             transports: file.transports,
+            signed_image: file.signed_image.map(|image| base.join(image)),
             behaviour: file.behaviour,
             image: file.image.map(|image| base.join(image.into_inner())),
             rules,
@@ -425,6 +431,7 @@ mod tests {
             transports: vec![],
             behaviour: Behaviour::default(),
             image: None,
+            signed_image: None,
             rules: Arc::new([]),
             rule_set: Arc::new(RegexSet::empty()),
             redactions: redactions.into(),

@@ -13,6 +13,10 @@ use crate::profile::Transport;
 pub struct RigFile {
     pub name: String,
     pub description: Option<String>,
+    /// For a rig whose recovery traces differ from the catalog's by design (a firmware update
+    /// over a UART has no BLE link to log): scenarios' `snapshots/<id>@<variant>.snap` are used
+    /// where they exist.
+    pub trace_variant: Option<String>,
     /// How many times faster than life a rig without real hardware runs (emulated rigs).
     pub time_scale: Option<Spanned<f64>>,
     #[serde(default)]
@@ -35,6 +39,8 @@ pub struct DeviceSpec {
     pub console: Option<ConsoleBinding>,
     /// A debug probe on the device's SWD/JTAG port (probe-rs).
     pub probe: Option<ProbeBinding>,
+    /// The device's MCUmgr SMP port (a UART): `dfu` steps upload through it instead of a central.
+    pub smp: Option<Spanned<SmpBinding>>,
 }
 
 /// Which debug probe is wired to a device, and what chip it will find there.
@@ -56,6 +62,18 @@ pub struct ProbeBinding {
 pub enum WireProtocol {
     Swd,
     Jtag,
+}
+
+/// Where a device's MCUmgr server listens: a real serial port, or (`emulated = true`, simulated
+/// devices only) an SMP emulator on a pty in front of the simulated firmware.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SmpBinding {
+    pub port: Option<Spanned<String>>,
+    #[serde(default = "console_baud")]
+    pub baud: u32,
+    #[serde(default)]
+    pub emulated: bool,
 }
 
 /// The serial port a device's log comes out of.

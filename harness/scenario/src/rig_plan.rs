@@ -14,6 +14,8 @@ pub struct Rig {
     pub name: String,
     pub path: PathBuf,
     pub description: Option<String>,
+    /// Snapshots `<id>@<variant>.snap` take precedence on this rig (see the rig file's field).
+    pub trace_variant: Option<String>,
     pub devices: BTreeMap<String, Device>,
     pub instruments: BTreeMap<String, Instrument>,
     /// How many times faster than life rig time runs: 1 on a bench; more on an emulated rig.
@@ -36,6 +38,8 @@ pub struct Device {
     pub console: Option<ConsolePort>,
     /// A real device's debug probe.
     pub probe: Option<DebugProbe>,
+    /// Its MCUmgr SMP port, if firmware updates go over a wire.
+    pub smp: Option<SmpPort>,
 }
 
 /// The debug probe wired to a real device.
@@ -48,6 +52,17 @@ pub struct DebugProbe {
     pub chip_at: Located,
     pub protocol: Option<WireProtocol>,
     pub speed_khz: Option<u32>,
+}
+
+/// A device's MCUmgr SMP port.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum SmpPort {
+    Serial {
+        port: String,
+        baud: u32,
+    },
+    /// The simulator's SMP emulator on a pty, wired to the simulated device.
+    Emulated,
 }
 
 /// The serial port a real device logs to.
@@ -281,6 +296,38 @@ impl Rig {
                 port: binding.port.into_inner(),
                 baud: binding.baud,
             });
+            let smp = spec.smp.and_then(|binding| {
+                let span = binding.span();
+                let binding = binding.into_inner();
+                match (binding.port, binding.emulated, spec.sim) {
+                    (None, true, Some(_)) => Some(SmpPort::Emulated),
+                    (Some(port), false, None) => Some(SmpPort::Serial {
+                        port: port.into_inner(),
+                        baud: binding.baud,
+                    }),
+                    (port, emulated, sim) => {
+                        let (message, help) = match (port, emulated, sim) {
+                            (Some(_), true, _) => {
+                                ("`smp` has both `port` and `emulated`", "keep one")
+                            }
+                            (None, false, _) => (
+                                "`smp` needs `port` (a serial port) or `emulated = true`",
+                                "e.g. smp = { port = \"/dev/ttyACM1\" }",
+                            ),
+                            (_, true, None) => (
+                                "only a simulated device (`sim`) has an emulated SMP port",
+                                "give the real device's `port`",
+                            ),
+                            _ => (
+                                "a simulated device's SMP port is emulated",
+                                "use `smp = { emulated = true }`",
+                            ),
+                        };
+                        problems.push(source.error(span, message, Some(help.into())));
+                        None
+                    }
+                }
+            });
             if let Some(profile) = profile {
                 devices.insert(
                     name.clone(),
@@ -293,6 +340,7 @@ impl Rig {
                         button,
                         console,
                         probe,
+                        smp,
                     },
                 );
             }
@@ -317,6 +365,7 @@ impl Rig {
             name: file.name,
             path: path.to_path_buf(),
             description: file.description,
+            trace_variant: file.trace_variant,
             devices,
             instruments,
             time_scale,
@@ -327,10 +376,12 @@ impl Rig {
     /// Whether every instrument and console is simulated, so the rig runs on virtual time.
     pub fn is_virtual(&self) -> bool {
         self.instruments.values().all(|i| i.driver.is_virtual())
-            && self
-                .devices
-                .values()
-                .all(|d| d.console.is_none() && d.probe.is_none())
+            && self.devices.values().all(|d| {
+                // An emulated SMP port serves from the simulated firmware: virtual time holds.
+                d.console.is_none()
+                    && d.probe.is_none()
+                    && !matches!(d.smp, Some(SmpPort::Serial { .. }))
+            })
     }
 
     /// Capabilities this rig offers, in the vocabulary of a scenario's `needs`.
@@ -546,6 +597,12 @@ fn check_time_scale(
                 .values()
                 .filter(|d| d.console.is_some() || d.probe.is_some())
                 .map(|d| format!("the console or probe of `{}`", d.name)),
+        )
+        .chain(
+            devices
+                .values()
+                .filter(|d| matches!(d.smp, Some(SmpPort::Serial { .. })))
+                .map(|d| format!("the SMP port of `{}`", d.name)),
         )
         .next();
     if !(value.is_finite() && (1.0..=1000.0).contains(&value)) {

@@ -2,7 +2,7 @@
 
 use std::path::{Path, PathBuf};
 
-use hil_scenario::{ConfigErrors, PlanError, Rig, Scenario};
+use hil_scenario::{ConfigErrors, PlanError, Rig, Scenario, SmpPort};
 use rstest::rstest;
 
 fn repo() -> PathBuf {
@@ -146,6 +146,14 @@ fn rig_errors(text: &str) -> (PathBuf, Vec<String>) {
     (path, errors.iter().map(ToString::to_string).collect())
 }
 
+/// Loads a rig file's text (`PROFILES` standing for the fixture profiles), which must be valid.
+fn load_rig(text: &str) -> Rig {
+    let dir = tempfile::tempdir().unwrap();
+    let profiles = repo().join("fixtures/profiles");
+    let text = text.replace("PROFILES", &profiles.display().to_string());
+    Rig::load(&write(dir.path(), "rig.toml", &text)).unwrap()
+}
+
 const GOOD_RIG: &str = r#"name = "bench"
 
 [instrument.psu]
@@ -172,6 +180,9 @@ fn the_good_rig_loads() {
 #[case::wrong_type(("max_volts = 4.25", "max_volts = \"4.25\""), "9:56", "invalid type: string \"4.25\", expected f64")]
 #[case::real_driver_without_port(("\"virtual-psu\"", "\"rigol-dp800\""), "4:10", "instrument `psu` (rigol-dp800) has no `port`")]
 #[case::console_on_a_simulated_device(("sim = \"ring\"\n", "sim = \"ring\"\nconsole = { port = \"/dev/ttyUSB1\" }\n"), "9:20", "simulated device `ring` has its console from the simulator")]
+#[case::smp_port_on_a_simulated_device(("sim = \"ring\"\n", "sim = \"ring\"\nsmp = { port = \"/dev/ttyACM1\" }\n"), "9:7", "a simulated device's SMP port is emulated")]
+#[case::smp_without_port(("sim = \"ring\"\n", "sim = \"ring\"\nsmp = { baud = 9600 }\n"), "9:7", "`smp` needs `port` (a serial port) or `emulated = true`")]
+#[case::smp_emulated_on_a_real_device(("sim = \"ring\"\n", "smp = { emulated = true }\n"), "8:7", "only a simulated device (`sim`) has an emulated SMP port")]
 #[case::virtual_driver_with_port(("\"virtual-psu\"", "\"virtual-psu\"\nport = \"/dev/ttyUSB0\""), "5:8", "instrument `psu` (virtual-psu) is virtual and has no port")]
 #[case::virtual_driver_emulated(("\"virtual-psu\"", "\"virtual-psu\"\nemulated = true"), "5:12", "instrument `psu` (virtual-psu) is virtual: it is simulated already")]
 #[case::port_and_emulated(("\"virtual-psu\"", "\"rigol-dp800\"\nport = \"/dev/ttyUSB0\"\nemulated = true"), "6:12", "instrument `psu` has both a `port` and `emulated = true`")]
@@ -219,15 +230,7 @@ fn an_emulated_supply_feeds_simulated_devices_on_a_scaled_wall_clock() {
     let rig = GOOD_RIG
         .replace("name = \"bench\"", "name = \"bench\"\ntime_scale = 10")
         .replace("\"virtual-psu\"", "\"rigol-dp800\"\nemulated = true");
-    let dir = tempfile::tempdir().unwrap();
-    let profiles = repo().join("fixtures/profiles");
-    let path = write(
-        dir.path(),
-        "rig.toml",
-        &rig.replace("PROFILES", &profiles.display().to_string()),
-    );
-
-    let rig = Rig::load(&path).unwrap();
+    let rig = load_rig(&rig);
 
     let psu = &rig.instruments["psu"];
     assert!(psu.emulated && psu.is_simulated() && psu.port.is_none());
@@ -246,15 +249,7 @@ fn a_bench_supply_is_real_and_keeps_its_port() {
             "\"korad-ka3005p\"\nport = \"/dev/ttyACM0\"\nbaud = 19200",
         )
         .replace("sim = \"ring\"\n", "");
-    let dir = tempfile::tempdir().unwrap();
-    let profiles = repo().join("fixtures/profiles");
-    let path = write(
-        dir.path(),
-        "rig.toml",
-        &rig.replace("PROFILES", &profiles.display().to_string()),
-    );
-
-    let rig = Rig::load(&path).unwrap();
+    let rig = load_rig(&rig);
 
     let psu = &rig.instruments["psu"];
     assert_eq!(psu.port.as_deref(), Some("/dev/ttyACM0"));
@@ -262,6 +257,34 @@ fn a_bench_supply_is_real_and_keeps_its_port() {
     assert_eq!(psu.channels, 1);
     assert!(!rig.is_virtual());
     assert!(!psu.driver.has_series_resistance());
+}
+
+#[test]
+fn an_emulated_smp_port_keeps_the_rig_virtual_and_a_real_one_does_not() {
+    let dir = tempfile::tempdir().unwrap();
+    let profiles = repo().join("fixtures/profiles").display().to_string();
+    let emulated = GOOD_RIG.replace("PROFILES", &profiles).replace(
+        "sim = \"ring\"\n",
+        "sim = \"ring\"\nsmp = { emulated = true }\n",
+    );
+    let rig = Rig::load(&write(dir.path(), "emulated.toml", &emulated)).unwrap();
+    assert_eq!(rig.devices["ring"].smp, Some(SmpPort::Emulated));
+    assert!(rig.is_virtual());
+
+    let real = GOOD_RIG
+        .replace("PROFILES", &profiles)
+        .replace("sim = \"ring\"\n", "smp = { port = \"/dev/ttyACM1\" }\n")
+        .replace(
+            "power = { instrument = \"psu\", channel = 1, max_volts = 4.25, max_amps = 0.5 }\n",
+            "",
+        );
+    let rig = Rig::load(&write(dir.path(), "real.toml", &real)).unwrap();
+    let port = SmpPort::Serial {
+        port: "/dev/ttyACM1".into(),
+        baud: 115_200,
+    };
+    assert_eq!(rig.devices["ring"].smp, Some(port));
+    assert!(!rig.is_virtual());
 }
 
 #[test]
@@ -275,15 +298,7 @@ fn a_real_devices_console_is_a_capability_on_the_wall_clock() {
             "sim = \"ring\"\n",
             "console = { port = \"/dev/ttyUSB1\" }\n",
         );
-    let dir = tempfile::tempdir().unwrap();
-    let profiles = repo().join("fixtures/profiles");
-    let path = write(
-        dir.path(),
-        "rig.toml",
-        &rig.replace("PROFILES", &profiles.display().to_string()),
-    );
-
-    let rig = Rig::load(&path).unwrap();
+    let rig = load_rig(&rig);
 
     let console = rig.devices["ring"].console.as_ref().unwrap();
     assert_eq!(console.port, "/dev/ttyUSB1");

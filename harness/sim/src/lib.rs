@@ -22,7 +22,7 @@ use tokio::sync::{mpsc, oneshot, watch};
 
 use crate::central::{DeviceLink, VirtualCentral};
 use crate::console::VirtualConsole;
-use crate::device::{Advert, Device, DeviceIo, PeerLink, Role, Sniffer, Supply};
+use crate::device::{Advert, Device, DeviceIo, McuMgrPort, PeerLink, Role, Sniffer, Supply};
 use crate::device_central::{DeviceCentral, VirtualNfcCloner};
 use crate::emulators::{Emulator, Wiring};
 use crate::hardware::Hardware;
@@ -39,6 +39,9 @@ pub struct World {
     pub rig: hil_rig::Rig,
     /// By instrument name; an emulator that could not start (no pty) is an error to report.
     pub emulators: BTreeMap<String, std::io::Result<Emulator>>,
+    /// By device name: the MCUmgr SMP servers on the UARTs of devices with `smp = { emulated =
+    /// true }`, for the real SMP client to open.
+    pub smp: BTreeMap<String, std::io::Result<Emulator>>,
 }
 
 /// Builds the virtual rig for a resolved rig file and starts its devices. Must be called inside a
@@ -57,6 +60,7 @@ pub fn start_world(rig: &hil_scenario::Rig, seed: u64) -> World {
     let mut out = hil_rig::Rig::default();
 
     let sniffer = Sniffer::default();
+    let mut smp = BTreeMap::new();
     let mut boards = Vec::new();
     for device in rig.devices.values() {
         // The rig loader guarantees a simulated device has a power feed.
@@ -71,6 +75,10 @@ pub fn start_world(rig: &hil_scenario::Rig, seed: u64) -> World {
         let (advert_tx, advert_rx) = watch::channel(Advert::default());
         let (button_tx, button_rx) = watch::channel(false);
         let (probe_tx, probe_rx) = mpsc::unbounded_channel();
+        let (mcumgr_tx, mcumgr_rx) = mpsc::channel(4);
+        if device.smp == Some(hil_scenario::SmpPort::Emulated) {
+            smp.insert(device.name.clone(), Emulator::mcumgr(McuMgrPort(mcumgr_tx)));
+        }
         out.probes.insert(
             device.name.clone(),
             Box::new(VirtualProbe::new(device.name.clone(), probe_tx)),
@@ -113,6 +121,7 @@ pub fn start_world(rig: &hil_scenario::Rig, seed: u64) -> World {
             peers: BTreeMap::new(),
             sniffer: sniffer.clone(),
             probe: probe_rx,
+            mcumgr: mcumgr_rx,
         };
         boards.push((device, model, link, io, crash_tx));
     }
@@ -233,6 +242,7 @@ pub fn start_world(rig: &hil_scenario::Rig, seed: u64) -> World {
     World {
         rig: out,
         emulators,
+        smp,
     }
 }
 

@@ -126,7 +126,9 @@ pub fn marks(events: &[Event]) -> Vec<Mark> {
                     format!("measurement verdict-{:?}", m.verdict).to_lowercase(),
                 )
             }),
-            EventKind::RunStarted { .. }
+            // Hundreds per upload: the step's span already shows how long it took.
+            EventKind::Progress { .. }
+            | EventKind::RunStarted { .. }
             | EventKind::ScenarioStarted { .. }
             | EventKind::ScenarioFinished(_)
             | EventKind::RunFinished(_) => {}

@@ -1,6 +1,6 @@
 //! Real instruments over a serial port: power supplies, relay boards, RF attenuators, and device
-//! consoles (UARTs); and debug probes over USB through probe-rs (`BenchProbe`, feature
-//! `probe-rs`, on by default).
+//! consoles (UARTs), MCUmgr SMP firmware updates (`SmpUpdater`, MCUboot images in `mcuboot`),
+//! and debug probes over USB through probe-rs (`BenchProbe`, feature `probe-rs`, on by default).
 //!
 //! `Psu` speaks every command-based supply in `model.rs` (SCPI, Korad, the 2281S battery simulator)
 //! from a table per model; `RidenPsu` speaks the Riden's Modbus registers; `SerialRelay` every relay board in `relay.rs`;
@@ -15,6 +15,7 @@ mod console;
 #[cfg(feature = "probe-rs")]
 mod defmt_log;
 mod dongle;
+pub mod mcuboot;
 pub mod modbus;
 mod model;
 #[cfg(feature = "probe-rs")]
@@ -26,6 +27,7 @@ mod riden;
 #[cfg(feature = "probe-rs")]
 mod rtt;
 mod shell;
+mod smp;
 mod supply;
 #[cfg(feature = "probe-rs")]
 pub mod target;
@@ -48,5 +50,6 @@ pub use psu::{DEFAULT_TIMEOUT, Psu};
 pub use relay::{LCUS, NUMATO, RelayModel, SerialRelay, relay_model_of};
 pub use riden::RidenPsu;
 pub use shell::ANSWER_TIMEOUT as SHELL_ANSWER_TIMEOUT;
+pub use smp::{SmpClient, SmpUpdater, Unanswered};
 pub use supply::SerialSupply;
 pub use transport::{Framing, OpenError, SerialTransport, Transport, TransportError, read_answer};

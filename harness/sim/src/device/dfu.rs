@@ -1,4 +1,5 @@
-//! Firmware updates: an upload in 10 % steps that survives interruption (the offset is kept in
+//! Firmware updates: an upload in chunks (the phone's in 1 % steps over BLE, a host's in SMP
+//! chunks over a UART: both drive the same code) that survives interruption (the offset is kept in
 //! flash), MCUboot-style dual bank (test image, confirm or revert), single bank (the application
 //! is erased first; the bootloader waits for the rest, or a buggy one leaves a brick), and the
 //! debug probe that can always write an image.
@@ -16,26 +17,59 @@ use crate::radio::SUPERVISION_TIMEOUT;
 
 /// Upload throughput over BLE with MCUmgr (kB/s).
 const UPLOAD_KBPS: f64 = 8.0;
+/// How long MCUboot takes to swap a test image into the primary slot (swap-move of a few hundred
+/// KB of internal flash).
+const SWAP_TIME: Duration = Duration::from_secs(2);
 
 /// Update state kept in flash across resets.
 #[derive(Default)]
 pub(super) struct UpdateState {
-    /// An upload in progress: the image and how far it got (percent, in 10 % steps).
-    pub(super) partial: Option<(Arc<Profile>, u8)>,
+    /// An upload in progress, or complete and waiting to be marked for test.
+    pub(super) partial: Option<Partial>,
+    /// The complete upload is marked for a test boot: it is swapped in at the next reset.
+    pub(super) marked: bool,
     /// Dual bank: the confirmed image, kept while a test image runs.
     pub(super) previous: Option<Arc<Profile>>,
+    /// MCUboot's swap status (kept in the slots' trailers): a swap into the test image is under
+    /// way, and a reset in the middle of it resumes it.
+    pub(super) swapping: bool,
     /// Single bank: the application was erased for an update that has not finished.
     pub(super) app_erased: bool,
     /// Answered once the updated image has booted.
     pub(super) reply: Option<oneshot::Sender<DfuOutcome>>,
+    /// When the last chunk over a wire (SMP) came: the firmware gives up after a silence.
+    pub(super) last_chunk_at: Option<hil_rig::time::Instant>,
+}
+
+/// The secondary slot being written: which image, how far (bytes, kept in flash), of how much.
+pub(super) struct Partial {
+    pub(super) image: Arc<Profile>,
+    pub(super) written: u64,
+    pub(super) total: u64,
+}
+
+impl Partial {
+    pub(super) fn percent(&self) -> u64 {
+        self.written * 100 / self.total.max(1)
+    }
+
+    pub(super) fn complete(&self) -> bool {
+        self.written >= self.total
+    }
 }
 
 fn same_image(a: &Profile, b: &Profile) -> bool {
     a.name == b.name && a.version == b.version
 }
 
+/// The size of an image built from a profile.
+pub(super) fn image_bytes(image: &Profile) -> u64 {
+    u64::from(image.behaviour.image_kb) * 1024
+}
+
 impl Device {
-    /// Serves an upload; a completed one resets into the new image.
+    /// Serves an upload from the phone, which sends the image in 1 % chunks at BLE speed; a
+    /// completed one resets into the new image.
     pub(super) async fn upload(
         &mut self,
         peer: &Peer,
@@ -45,38 +79,19 @@ impl Device {
     ) -> Result<(), SessionEnd> {
         self.stop_advertising();
         self.log("inf", "bt", &format!("connected to {}", peer.address));
-        let mut percent = match &self.update.partial {
-            Some((partial, at)) if same_image(partial, &image) => {
-                self.log(
-                    "inf",
-                    "dfu",
-                    &format!("resuming {} {} at {at} %", image.name, image.version),
-                );
-                *at
-            }
-            _ => {
-                self.log(
-                    "inf",
-                    "dfu",
-                    &format!(
-                        "upload started: {} {} ({} KB)",
-                        image.name, image.version, image.behaviour.image_kb
-                    ),
-                );
-                if self.profile.behaviour.dfu_banks == DfuBanks::Single && !self.update.app_erased {
-                    self.update.app_erased = true;
-                    self.log("wrn", "dfu", "single bank: application erased");
-                }
-                0
-            }
-        };
+        let total = image_bytes(&image);
+        let mut written = self.begin_upload(&image, total);
         let step =
-            Duration::from_secs_f64(f64::from(image.behaviour.image_kb) / 10.0 / UPLOAD_KBPS);
-        while percent < 100 {
-            if stop_at.is_some_and(|stop| percent >= stop) {
+            Duration::from_secs_f64(f64::from(image.behaviour.image_kb) / 100.0 / UPLOAD_KBPS);
+        loop {
+            let percent = written * 100 / total.max(1);
+            if percent >= 100 {
+                break;
+            }
+            if stop_at.is_some_and(|stop| percent >= u64::from(stop)) {
                 self.log("wrn", "dfu", &format!("transfer stalled at {percent} %"));
                 let _ = reply.send(DfuOutcome::Stopped {
-                    at_percent: percent,
+                    at_percent: u8::try_from(percent).unwrap_or(100),
                 });
                 // The central is gone (app killed, link cut) or the power is about to be.
                 self.powered_sleep(SUPERVISION_TIMEOUT).await?;
@@ -90,20 +105,97 @@ impl Device {
                 return Ok(());
             }
             self.powered_sleep(step).await?;
-            percent += 10;
-            self.update.partial = Some((image.clone(), percent));
-            self.log("inf", "dfu", &format!("{percent} %"));
+            // The first byte count that reads as the next percent.
+            let next = (total * (percent + 1)).div_ceil(100);
+            written = self.write_chunk(next - written);
         }
-        self.update.partial = None;
-        self.log("inf", "dfu", "upload complete, image marked for test");
+        self.mark_for_test();
         self.log("inf", "bt", "disconnected (reason 0x13)");
-        match self.profile.behaviour.dfu_banks {
-            DfuBanks::Dual => self.update.previous = Some(self.profile.clone()),
-            DfuBanks::Single => self.update.app_erased = false,
-        }
-        self.profile = image;
+        self.install_marked();
         self.update.reply = Some(reply);
         Err(self.power_down(SessionEnd::Reset(ResetReason::Update)))
+    }
+
+    /// The first chunk of an upload of `image` (`total` bytes): resumes the same image where it
+    /// stopped, or starts over (a single bank erases the application first). Returns the offset
+    /// the sender is to continue from.
+    pub(super) fn begin_upload(&mut self, image: &Arc<Profile>, total: u64) -> u64 {
+        if let Some(partial) = &self.update.partial
+            && same_image(&partial.image, image)
+            && partial.total == total
+        {
+            let note = format!(
+                "resuming {} {} at {} %",
+                image.name,
+                image.version,
+                partial.percent()
+            );
+            self.log("inf", "dfu", &note);
+            return partial.written;
+        }
+        self.log(
+            "inf",
+            "dfu",
+            &format!(
+                "upload started: {} {} ({} KB)",
+                image.name, image.version, image.behaviour.image_kb
+            ),
+        );
+        if self.profile.behaviour.dfu_banks == DfuBanks::Single && !self.update.app_erased {
+            self.update.app_erased = true;
+            self.log("wrn", "dfu", "single bank: application erased");
+        }
+        self.update.marked = false;
+        self.update.partial = Some(Partial {
+            image: image.clone(),
+            written: 0,
+            total,
+        });
+        0
+    }
+
+    /// Writes the next `len` bytes of the upload; logs each tenth passed. Returns the new offset.
+    pub(super) fn write_chunk(&mut self, len: u64) -> u64 {
+        let Some(partial) = &mut self.update.partial else {
+            return 0;
+        };
+        let before = partial.percent() / 10;
+        partial.written = (partial.written + len).min(partial.total);
+        let (after, written) = (partial.percent() / 10, partial.written);
+        for tenth in before + 1..=after {
+            self.log("inf", "dfu", &format!("{} %", tenth * 10));
+        }
+        written
+    }
+
+    /// A complete upload is marked for a test boot; false if there is none.
+    pub(super) fn mark_for_test(&mut self) -> bool {
+        if !self.update.partial.as_ref().is_some_and(Partial::complete) {
+            return false;
+        }
+        self.update.marked = true;
+        self.log("inf", "dfu", "upload complete, image marked for test");
+        true
+    }
+
+    /// At a reset: the marked image becomes the one that boots (dual bank keeps the old one to
+    /// revert to). False if no image was marked.
+    pub(super) fn install_marked(&mut self) -> bool {
+        if !std::mem::take(&mut self.update.marked) {
+            return false;
+        }
+        let Some(partial) = self.update.partial.take() else {
+            return false;
+        };
+        match self.profile.behaviour.dfu_banks {
+            DfuBanks::Dual => {
+                self.update.previous = Some(self.profile.clone());
+                self.update.swapping = true;
+            }
+            DfuBanks::Single => self.update.app_erased = false,
+        }
+        self.profile = partial.image;
+        true
     }
 
     /// What the bootloader does before the application starts. `Err` ends the session here.
@@ -113,7 +205,13 @@ impl Device {
             let waits = self.profile.behaviour.bootloader_waits;
             return Err(self.without_application(waits).await);
         }
-        if reason == ResetReason::Update && self.update.previous.is_some() {
+        if self.update.swapping {
+            if reason != ResetReason::Update {
+                self.log("wrn", "mcuboot", "resuming an interrupted swap");
+            }
+            // A power cut here leaves the swap status set: the next boot carries on.
+            self.powered_sleep(SWAP_TIME).await?;
+            self.update.swapping = false;
             self.log(
                 "inf",
                 "mcuboot",
@@ -130,12 +228,15 @@ impl Device {
             );
             self.profile = previous;
         }
-        if let Some((image, at)) = &self.update.partial
+        if let Some(partial) = &self.update.partial
+            && !partial.complete()
             && self.profile.behaviour.dfu_banks == DfuBanks::Dual
         {
             let note = format!(
-                "slot 1 incomplete ({at} %, {} {}), booting the current image",
-                image.name, image.version
+                "slot 1 incomplete ({} %, {} {}), booting the current image",
+                partial.percent(),
+                partial.image.name,
+                partial.image.version
             );
             self.log("wrn", "mcuboot", &note);
         }
@@ -177,6 +278,12 @@ impl Device {
                     }
                 }
                 image = self.io.probe.recv() => return self.flashed(image),
+                // Serial recovery: the host uploads the rest and resets into it.
+                Some(call) = self.io.mcumgr.recv(), if waits => {
+                    if let Err(end) = self.mcumgr(call) {
+                        return end;
+                    }
+                }
                 request = self.io.requests.recv() => match request {
                     None => return SessionEnd::Closed,
                     Some(LinkRequest::Dfu { peer, image, stop_at, reply }) if waits => {

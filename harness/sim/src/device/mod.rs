@@ -8,9 +8,11 @@ mod dfu;
 mod initiate;
 mod link;
 mod lock;
+mod mcumgr;
 mod nfc;
 
 pub use initiate::{Initiate, InitiateOp, PeerLink};
+pub use mcumgr::{McuMgrCall, McuMgrPort, McuMgrRequest, McuMgrResponse, SlotState};
 pub use nfc::{NfcTap, Sniffer};
 
 use std::sync::Arc;
@@ -142,6 +144,8 @@ pub struct DeviceIo {
     pub sniffer: Sniffer,
     /// Images the debug probe writes.
     pub probe: mpsc::UnboundedReceiver<Arc<Profile>>,
+    /// MCUmgr requests from the host on the device's UART.
+    pub mcumgr: mpsc::Receiver<McuMgrCall>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -155,6 +159,8 @@ enum ResetReason {
     Update,
     /// By the debug probe, after writing an image.
     Probe,
+    /// Asked for over MCUmgr, with no new image to boot.
+    Software,
 }
 
 impl ResetReason {
@@ -167,6 +173,7 @@ impl ResetReason {
             ResetReason::FactoryReset => "factory_reset",
             ResetReason::Update => "update",
             ResetReason::Probe => "probe",
+            ResetReason::Software => "software",
         }
     }
 }
@@ -407,6 +414,8 @@ impl Device {
     /// Everything the firmware does between a reset and the next.
     async fn session(&mut self, reason: ResetReason) -> SessionEnd {
         self.powered_at = Instant::now();
+        // An upload over the wire does not survive a reset: only its offset, in flash, does.
+        self.update.last_chunk_at = None;
         self.io.load.send_replace(self.hw.idle_amps);
         if let Err(end) = self.powered_sleep(self.hw.boot_time).await {
             return end;
@@ -476,10 +485,12 @@ impl Device {
         let mut press = button::Press::default();
         self.io.button.borrow_and_update();
         let mut button_wired = true;
+        let mut uart_wired = true;
         let mut retry_at = self.next_retry();
 
         loop {
             let lockout_ends_at = self.lockout_ends_at();
+            let upload_gives_up_at = self.upload_gives_up_at();
             tokio::select! {
                 biased;
                 changed = self.io.supply.changed() => {
@@ -508,6 +519,20 @@ impl Device {
                         return end;
                     }
                     retry_at = self.next_retry();
+                }
+                call = self.io.mcumgr.recv(), if uart_wired => match call {
+                    // Nothing on the UART's other end: no host will ever ask.
+                    None => uart_wired = false,
+                    Some(call) => {
+                        if let Err(end) = self.mcumgr(call) {
+                            return end;
+                        }
+                    }
+                },
+                () = sleep_until_or_never(upload_gives_up_at) => {
+                    if let Err(end) = self.upload_given_up() {
+                        return end;
+                    }
                 }
                 changed = self.io.button.changed(), if button_wired => {
                     if changed.is_err() {
@@ -590,6 +615,7 @@ impl Device {
         self.stop_advertising();
         self.io.load.send_replace(0.0);
         while self.io.requests.try_recv().is_ok() {}
+        while self.io.mcumgr.try_recv().is_ok() {}
         end
     }
 }

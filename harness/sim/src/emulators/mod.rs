@@ -1,6 +1,6 @@
-//! Power supplies, relay boards, attenuators and a central dongle that speak their real wire protocols on a pty:
-//! the drivers in
-//! `hil_rig::drivers` are tested against them, and `hil rig check` can be tried without a bench.
+//! Power supplies, relay boards, attenuators, a central dongle and devices' MCUmgr UARTs that
+//! speak their real wire protocols on a pty: the drivers in `hil_rig::drivers` are tested against
+//! them, and `hil rig check` can be tried without a bench.
 //!
 //! Each emulator runs on its own thread on the wall clock (never on a paused tokio clock: see
 //! DESIGN.md). Faults can be injected to see how a driver copes with a misbehaving instrument.
@@ -13,6 +13,7 @@ mod dialect;
 mod instrument;
 mod relay;
 mod riden;
+mod smp;
 mod wiring;
 
 use std::io::{self, Read, Write};
@@ -32,6 +33,9 @@ use bt_shell::BtShell;
 use instrument::Instrument;
 use relay::{LcusBoard, NumatoBoard};
 use riden::RidenRegisters;
+use smp::McuBootUart;
+
+use crate::device::McuMgrPort;
 
 /// A wire protocol an emulated instrument answers in.
 trait Protocol: Send {
@@ -133,6 +137,11 @@ impl Emulator {
         runtime: tokio::runtime::Handle,
     ) -> io::Result<Emulator> {
         Self::spawn(Box::new(BtShell::new(backend, &runtime)), Wiring::default())
+    }
+
+    /// Starts a device's MCUmgr SMP server (its UART) on a fresh pty, in front of `firmware`.
+    pub fn mcumgr(firmware: McuMgrPort) -> io::Result<Emulator> {
+        Self::spawn(Box::new(McuBootUart::new(firmware)), Wiring::default())
     }
 
     fn spawn(protocol: Box<dyn Protocol>, wiring: Wiring) -> io::Result<Emulator> {
