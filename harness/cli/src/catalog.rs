@@ -171,7 +171,7 @@ fn not_run(scenario: &Scenario, outcome: Outcome, reasons: Vec<String>) -> Plann
 }
 
 fn load_rig(path: &Path, overrides: &[ProfileOverride]) -> Result<Rig, CatalogError> {
-    let mut rig = Rig::load(path)?;
+    let mut rig = hil_rig::drivers::load_rig(path)?;
     for o in overrides {
         if !rig.devices.contains_key(&o.device) {
             return Err(CatalogError::Usage(format!(

@@ -273,7 +273,7 @@ pub fn validate(files: &[PathBuf], rig: &Path) -> u8 {
 }
 
 pub fn rig_safe(path: &Path) -> u8 {
-    let rig = match hil_scenario::Rig::load(path) {
+    let rig = match hil_rig::drivers::load_rig(path) {
         Ok(rig) => rig,
         Err(e) => return config_error(e.into()),
     };

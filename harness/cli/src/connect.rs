@@ -1,8 +1,8 @@
 //! Connecting a rig for a run: the virtual rig's models from the simulator, real instruments over
 //! their serial ports, and the host's Bluetooth through BlueZ: supplies identified and with
 //! over-voltage protection armed at each device's limit, relay contacts across buttons released,
-//! attenuators identified, central dongles' stacks up, device consoles read from, all before any
-//! step runs; devices' MCUmgr ports get the SMP client.
+//! attenuators identified, central dongles' stacks up, device consoles read from, debug probes
+//! attached to their chips, all before any step runs; devices' MCUmgr ports get the SMP client.
 
 use std::time::Duration;
 
@@ -14,9 +14,9 @@ use hil_rig::drivers::{
 };
 use hil_rig::{
     Advertisement, Attenuator, Central, CommandOutcome, Console, DeviceCommand, DfuOutcome,
-    LinkOutcome, PowerSupply, Progress, Readback, Relay, RigError, Updater,
+    LinkOutcome, PowerSupply, Probe, Progress, Readback, Relay, RigError, Updater,
 };
-use hil_scenario::{ConsolePort, Driver, Instrument, Rig, Setpoint, SmpPort};
+use hil_scenario::{ConsolePort, Driver, Image, Instrument, Rig, Setpoint, SmpPort};
 
 /// The baud rate an emulated UART (MCUmgr, console) is opened at (a pty ignores it).
 const EMULATED_BAUD: u32 = 115_200;
@@ -113,6 +113,11 @@ pub fn connect(rig: &Rig, seed: u64) -> hil_rig::Rig {
                 Err(cause) => Box::new(Unavailable(cause)),
             };
             connected.consoles.insert(device.name.clone(), console);
+        }
+        if device.probe.is_some() {
+            let probe = hil_rig::drivers::open_probe(device)
+                .unwrap_or_else(|cause| Box::new(Unavailable(cause)));
+            connected.probes.insert(device.name.clone(), probe);
         }
     }
     connected
@@ -277,6 +282,29 @@ impl Updater for Unavailable {
 #[async_trait]
 impl Console for Unavailable {
     async fn read_line(&mut self) -> Result<Option<String>, RigError> {
+        Err(self.0.clone())
+    }
+}
+
+#[async_trait]
+impl Probe for Unavailable {
+    async fn flash(&mut self, _image: &Image) -> Result<(), RigError> {
+        Err(self.0.clone())
+    }
+
+    async fn reset(&mut self) -> Result<(), RigError> {
+        Err(self.0.clone())
+    }
+
+    async fn halt(&mut self) -> Result<(), RigError> {
+        Err(self.0.clone())
+    }
+
+    async fn erase(&mut self) -> Result<(), RigError> {
+        Err(self.0.clone())
+    }
+
+    async fn rtt(&mut self, _within: std::time::Duration) -> Result<Box<dyn Console>, RigError> {
         Err(self.0.clone())
     }
 }

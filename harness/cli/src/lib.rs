@@ -100,8 +100,9 @@ enum ReportCommand {
 /// Diagnostics (not results) on stderr, filtered by `HIL_LOG` (e.g. `HIL_LOG=debug`).
 pub fn init_logging() {
     let filter = tracing_subscriber::EnvFilter::try_from_env("HIL_LOG").unwrap_or_else(
-        |_| // mcumgr-toolkit warns at each retry; a device rebooting is silent by design.
-        tracing_subscriber::EnvFilter::new("warn,mcumgr_toolkit=error"),
+        // mcumgr-toolkit warns at each retry (a device rebooting is silent by design); probe-rs
+        // warns about every USB backend that finds no bus. Their errors still show.
+        |_| tracing_subscriber::EnvFilter::new("warn,mcumgr_toolkit=error,probe_rs=error"),
     );
     tracing_subscriber::fmt()
         .with_env_filter(filter)

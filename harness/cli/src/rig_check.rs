@@ -1,5 +1,6 @@
 //! `hil rig check`: is every instrument of a rig there, the model the rig file says, and
-//! answering? One line per instrument, with what to do about the ones that are not.
+//! answering? One line per instrument and per device's debug probe, with what to do about the
+//! ones that are not.
 
 use std::io::Write;
 use std::path::Path;
@@ -16,7 +17,7 @@ use crate::{EXIT_FAIL, EXIT_PASS};
 
 /// Exit 0 if every instrument answered as expected, 1 otherwise, 2 if the rig file is invalid.
 pub fn rig_check(path: &Path) -> u8 {
-    let rig = match Rig::load(path) {
+    let rig = match hil_rig::drivers::load_rig(path) {
         Ok(rig) => rig,
         Err(e) => return config_error(CatalogError::Config(e)),
     };
@@ -35,6 +36,13 @@ pub fn rig_check(path: &Path) -> u8 {
             let (status, detail) = check_smp(&device.name, port);
             lines.push((status, &device.name, "mcumgr-smp", detail));
         }
+        if let Some(wiring) = &device.probe {
+            let (status, detail) = match hil_rig::drivers::check_probe(&device.name, wiring) {
+                Ok(found) => ("OK", found),
+                Err(e) => ("ERROR", e.message),
+            };
+            lines.push((status, &device.name, "probe-rs", detail));
+        }
     }
     let mut stdout = std::io::stdout().lock();
     for (status, name, kind, detail) in &lines {
@@ -43,7 +51,7 @@ pub fn rig_check(path: &Path) -> u8 {
     let failed = lines.iter().filter(|l| l.0 == "ERROR").count();
     let _ = writeln!(
         stdout,
-        "hil: {} of {} instrument(s), console(s) and SMP port(s) OK on rig `{}`",
+        "hil: {} of {} instrument(s), console(s), SMP port(s) and probe(s) OK on rig `{}`",
         lines.len() - failed,
         lines.len(),
         rig.name

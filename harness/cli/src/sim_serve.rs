@@ -13,7 +13,7 @@ use crate::commands::{config_error, stop_on_signals};
 use crate::{EXIT_CONFIG, EXIT_PASS};
 
 pub fn serve(path: &Path, seed: u64) -> u8 {
-    let rig = match hil_scenario::Rig::load(path) {
+    let rig = match hil_rig::drivers::load_rig(path) {
         Ok(rig) => rig,
         Err(e) => return config_error(CatalogError::Config(e)),
     };

@@ -85,7 +85,7 @@ fn every_emulated_supply_checks_out() {
     }
     assert!(line(&stdout, "phone").contains("OK") && stdout.contains("(virtual)"));
     assert!(
-        stdout.contains("7 of 7 instrument(s), console(s) and SMP port(s) OK"),
+        stdout.contains("7 of 7 instrument(s), console(s), SMP port(s) and probe(s) OK"),
         "{stdout}"
     );
 }
@@ -125,7 +125,7 @@ fn emulated_relay_boards_and_an_attenuator_check_out() {
         "{stdout}"
     );
     assert!(
-        stdout.contains("4 of 4 instrument(s), console(s) and SMP port(s) OK"),
+        stdout.contains("4 of 4 instrument(s), console(s), SMP port(s) and probe(s) OK"),
         "{stdout}"
     );
 }
@@ -297,6 +297,64 @@ fn a_console_port_that_is_not_there_is_named() {
         "{ring}"
     );
     assert_eq!(out.status.code(), Some(1));
+}
+
+/// A bench ring with a J-Link on its SWD pins (`chip` as given).
+fn probe_rig(dir: &tempfile::TempDir, chip: &str) -> PathBuf {
+    let profile =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fixtures/profiles/ring-fw-2.1.toml");
+    let toml = format!(
+        "name = \"bench\"\n\n[device.ring]\nprofile = {:?}\nprobe = {{ selector = \"1366:1015\", chip = \"{chip}\" }}\n",
+        profile.display().to_string()
+    );
+    let path = dir.path().join("bench.toml");
+    std::fs::write(&path, toml).unwrap();
+    path
+}
+
+/// No probe is plugged into this machine: the probe's line is an ERROR that says what to check.
+#[test]
+fn a_missing_debug_probe_is_an_error_line_with_what_to_check() {
+    let dir = tempfile::tempdir().unwrap();
+    let rig = probe_rig(&dir, "nRF52840_xxAA");
+
+    let out = hil(&["rig", "check", "--rig", rig.to_str().unwrap()]);
+
+    let stdout = text(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{stdout}{}", text(&out.stderr));
+    let probe = line(&stdout, "ring");
+    assert!(
+        probe.starts_with("ERROR") && probe.contains("probe-rs"),
+        "{probe}"
+    );
+    assert!(
+        probe.contains("no debug probe 1366:1015 attached; probes found: none"),
+        "{probe}"
+    );
+    assert!(
+        probe.contains("udev") && probe.contains("plugdev"),
+        "{probe}"
+    );
+    assert!(
+        stdout.contains("0 of 1 instrument(s), console(s), SMP port(s) and probe(s) OK"),
+        "{stdout}"
+    );
+}
+
+#[test]
+fn an_unknown_chip_is_refused_at_its_place_in_the_rig_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let rig = probe_rig(&dir, "nRF52841_xxAA");
+
+    let out = hil(&["rig", "check", "--rig", rig.to_str().unwrap()]);
+
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("bench.toml:5:42: unknown chip `nRF52841_xxAA`"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("nRF52840_xxAA"), "closest names: {stderr}");
 }
 
 #[test]

@@ -61,7 +61,7 @@ impl ReportFiles {
             // A line torn by the crash does not parse (or lacks its newline): the journal ends there.
             let Some(event) = line
                 .strip_suffix(b"\n")
-                .and_then(|l| serde_json::from_slice::<Event>(l).ok())
+                .and_then(|l| Event::from_json(l).ok())
             else {
                 break;
             };

@@ -163,7 +163,7 @@ fn timelines(reader: impl BufRead) -> io::Result<HashMap<(String, String), Vec<E
         if line.trim().is_empty() {
             continue;
         }
-        let event: Event = serde_json::from_str(&line).map_err(|e| {
+        let event = Event::from_json(line.as_bytes()).map_err(|e| {
             io::Error::new(
                 io::ErrorKind::InvalidData,
                 format!("events.jsonl line {}: {e}", n + 1),

@@ -20,6 +20,17 @@ pub struct Event {
     pub kind: EventKind,
 }
 
+impl Event {
+    /// An event from one line of `events.jsonl`.
+    ///
+    /// Through `serde_json::Value` first: a dependency (defmt-decoder) turns on serde_json's
+    /// `arbitrary_precision`, under which numbers inside a flattened or internally tagged enum
+    /// fail to parse straight from text ("invalid type: map, expected f64", serde-rs/json#505).
+    pub fn from_json(line: &[u8]) -> Result<Event, serde_json::Error> {
+        serde_json::from_value(serde_json::from_slice(line)?)
+    }
+}
+
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(tag = "event", rename_all = "snake_case")]
 pub enum EventKind {
@@ -94,6 +105,21 @@ pub enum InstrumentReadback {
     Flashed {
         version: String,
     },
+    /// What a debug probe left the target's core in.
+    Target {
+        state: TargetState,
+    },
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TargetState {
+    Running,
+    Halted,
+    /// The flash is blank: nothing boots until the next flash.
+    Erased,
+    /// Running, its RTT up channels read as the device's log.
+    Logging,
 }
 
 impl fmt::Display for InstrumentReadback {
@@ -111,6 +137,12 @@ impl fmt::Display for InstrumentReadback {
             }
             InstrumentReadback::Attenuation { db } => write!(f, "{db} dB"),
             InstrumentReadback::Flashed { version } => write!(f, "v{version} written"),
+            InstrumentReadback::Target { state } => f.write_str(match state {
+                TargetState::Running => "running",
+                TargetState::Halted => "halted",
+                TargetState::Erased => "erased",
+                TargetState::Logging => "RTT attached",
+            }),
         }
     }
 }
@@ -313,4 +345,41 @@ fn secs<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
 fn from_secs<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
     let secs = f64::deserialize(d)?;
     Duration::try_from_secs_f64(secs).map_err(serde::de::Error::custom)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Readbacks carry numbers inside the flattened, tagged event: the case `arbitrary_precision`
+    /// (on in this build, through defmt-decoder) breaks when parsed straight from text.
+    #[test]
+    fn an_event_with_numbers_in_tagged_enums_reads_back_from_its_json_line() {
+        let event = Event {
+            at: Duration::from_millis(1500),
+            kind: EventKind::InstrumentAction {
+                instrument: "psu".into(),
+                action: "ch1 4.20 V".into(),
+                readback: InstrumentReadback::Supply(Readback {
+                    output_on: true,
+                    volts: 4.2,
+                    amps: 0.05,
+                }),
+            },
+        };
+        let line = serde_json::to_string(&event).unwrap();
+        let back = Event::from_json(line.as_bytes()).unwrap();
+        assert_eq!(back.at, event.at);
+        let EventKind::InstrumentAction { readback, .. } = back.kind else {
+            panic!("{back:?}");
+        };
+        assert_eq!(
+            readback,
+            InstrumentReadback::Supply(Readback {
+                output_on: true,
+                volts: 4.2,
+                amps: 0.05
+            })
+        );
+    }
 }

@@ -107,6 +107,8 @@ pub async fn run_scenario(ctx: ScenarioContext<'_>, mut rig: hil_rig::Rig) -> Sc
 
     let mut executor = Executor {
         plan,
+        description: ctx.rig,
+        monitors,
         bus,
         rig: &mut rig,
         fault,
@@ -147,6 +149,7 @@ pub async fn run_scenario(ctx: ScenarioContext<'_>, mut rig: hil_rig::Rig) -> Sc
     };
     let measurements = std::mem::take(&mut executor.measurements);
     let retried = std::mem::take(&mut executor.warnings);
+    let monitors = std::mem::take(&mut executor.monitors);
     drop(executor);
     if stop.as_ref().is_none_or(|s| s.outcome != Outcome::Aborted) {
         sleep(SETTLE).await;
@@ -322,6 +325,10 @@ async fn safe_state(
 
 struct Executor<'a> {
     plan: &'a Plan,
+    /// The rig file: each device's profile reads the consoles a step attaches (RTT).
+    description: &'a hil_scenario::Rig,
+    /// Tasks reading device consoles into the event stream.
+    monitors: Vec<JoinHandle<()>>,
     bus: &'a EventBus,
     rig: &'a mut hil_rig::Rig,
     fault: FaultSlot,
@@ -552,6 +559,27 @@ impl Executor<'_> {
                         version: image.profile.version.clone(),
                     },
                 });
+                Ok(())
+            }
+            Action::Probe { device, op } => {
+                if let Some(console) =
+                    crate::probe_step::run(self.rig, self.bus, device, *op).await?
+                {
+                    let profile = self
+                        .description
+                        .devices
+                        .get(device)
+                        .map(|d| d.profile.clone());
+                    let profile =
+                        profile.ok_or_else(|| RigError::new(device, "not on this rig"))?;
+                    self.monitors.push(spawn_monitor(
+                        device.clone(),
+                        profile,
+                        console,
+                        self.bus.clone(),
+                        self.fault.clone(),
+                    ));
+                }
                 Ok(())
             }
             Action::Soak {

@@ -8,6 +8,7 @@ mod event;
 mod execute;
 mod interrupt;
 pub mod lock;
+mod probe_step;
 mod run;
 mod safe;
 pub mod snapshot;
@@ -16,7 +17,7 @@ mod trace;
 pub use bus::{EventBus, Reporter};
 pub use event::{
     Event, EventKind, Firmware, InstrumentReadback, Measurement, Outcome, RunSummary,
-    ScenarioResult, SnapshotStatus, Totals, Verdict,
+    ScenarioResult, SnapshotStatus, TargetState, Totals, Verdict,
 };
 pub use interrupt::Interrupt;
 pub use run::{Connect, Planned, RunOptions, restore_safe_state, run_all};

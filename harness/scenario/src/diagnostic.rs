@@ -64,6 +64,27 @@ impl SourceFile {
     }
 }
 
+/// A value's place in its file, kept for a check the pure model cannot make (a chip name against
+/// probe-rs's target database) so that check still points at the value.
+#[derive(Clone, Debug)]
+pub struct Located {
+    source: SourceFile,
+    span: Range<usize>,
+}
+
+impl Located {
+    pub fn new(source: &SourceFile, span: Range<usize>) -> Self {
+        Self {
+            source: source.clone(),
+            span,
+        }
+    }
+
+    pub fn error(&self, message: impl Into<String>, help: Option<String>) -> ConfigError {
+        self.source.error(self.span.clone(), message, help)
+    }
+}
+
 /// One problem in one file.
 #[derive(Debug, Error, Diagnostic)]
 #[error("{location}: {message}")]

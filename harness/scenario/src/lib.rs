@@ -15,15 +15,15 @@ mod scenario;
 mod shell;
 
 pub use cell::Cell;
-pub use diagnostic::{ConfigError, ConfigErrors, FileError, SourceFile};
+pub use diagnostic::{ConfigError, ConfigErrors, FileError, Located, SourceFile};
 pub use duration::HumanDuration;
 pub use plan::{
-    Action, DfuInterrupt, Image, Limit, Plan, PlanError, PlannedStep, PowerSetting, Scenario,
-    Setpoint,
+    Action, DfuInterrupt, Image, Limit, Plan, PlanError, PlannedStep, PowerSetting, ProbeOp,
+    Scenario, Setpoint,
 };
 pub use profile::{Behaviour, DfuBanks, NfcCredential, Profile, Recognised, Rule, Transport};
 pub use quarantine::Quarantine;
-pub use rig::{Driver, SimModel};
-pub use rig_plan::{ConsolePort, Device, Instrument, PowerFeed, Reach, Rig, SmpPort};
+pub use rig::{Driver, SimModel, WireProtocol};
+pub use rig_plan::{ConsolePort, DebugProbe, Device, Instrument, PowerFeed, Reach, Rig, SmpPort};
 pub use scenario::{DeviceCommand, Expect, InterruptBy, Phase, Unit};
 pub use shell::{LinkCode, ShellCommands, ShellDialect, ShellLines, fill};

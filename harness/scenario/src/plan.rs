@@ -11,6 +11,10 @@ use regex::Regex;
 use serde::Serialize;
 use toml::Spanned;
 
+mod probe_steps;
+
+pub use probe_steps::ProbeOp;
+
 use crate::diagnostic::{ConfigError, ConfigErrors, Problems, SourceFile};
 use crate::profile::{Profile, Transport, list_or_none};
 use crate::rig::Driver;
@@ -158,6 +162,11 @@ pub enum Action {
     Flash {
         device: String,
         image: Image,
+    },
+    /// A debug-probe action other than writing an image.
+    Probe {
+        device: String,
+        op: ProbeOp,
     },
     Soak {
         central: String,
@@ -711,6 +720,10 @@ impl Scenario {
                     within: c.within.map_or(DEFAULT_COMMAND_WITHIN, |d| d.0),
                 })
             }
+            Step::Reset(p) => self.probe_step(p, ProbeOp::Reset, rig, findings),
+            Step::Halt(p) => self.probe_step(p, ProbeOp::Halt, rig, findings),
+            Step::Erase(p) => self.probe_step(p, ProbeOp::Erase, rig, findings),
+            Step::Rtt(r) => self.rtt_step(r, rig, findings),
             other => self.resolve_action(other, rig, findings.problems),
         }
     }
@@ -843,8 +856,14 @@ impl Scenario {
                     device: device.name.clone(),
                 })
             }
-            Step::Pair(_) | Step::Connect(_) | Step::Command(_) => {
-                unreachable!("link steps are resolved by `resolve`")
+            Step::Pair(_)
+            | Step::Connect(_)
+            | Step::Command(_)
+            | Step::Reset(_)
+            | Step::Halt(_)
+            | Step::Erase(_)
+            | Step::Rtt(_) => {
+                unreachable!("link and probe steps are resolved by `resolve`")
             }
             Step::Dfu(d) => {
                 let central = self.central(&d.central, rig, problems);
@@ -919,20 +938,7 @@ impl Scenario {
                     measure: k.measure.clone().unwrap_or_else(|| "disconnects".into()),
                 })
             }
-            Step::Flash(f) => {
-                let device = self.device(&f.device, rig, problems)?;
-                if device.sim.is_none() {
-                    problems.push(self.lacks(&f.device, device, rig, "debug probe", "probe"));
-                }
-                let image = self.image(&f.image, problems)?;
-                Some(Action::Flash {
-                    device: device.name.clone(),
-                    image: Image {
-                        profile: rig.image_for(&device.name, image.profile),
-                        ..image
-                    },
-                })
-            }
+            Step::Flash(f) => self.flash_step(f, rig, problems),
             Step::Adapter(a) => Some(Action::Adapter {
                 central: self.central(&a.central, rig, problems)?.name,
                 on: a.power == Output::On,
@@ -1206,6 +1212,12 @@ impl fmt::Display for Action {
                     image.profile.name, image.profile.version
                 )
             }
+            Action::Probe { device, op } => match op {
+                ProbeOp::Rtt { .. } => write!(f, "read {device}'s RTT log over the probe"),
+                ProbeOp::Reset | ProbeOp::Halt | ProbeOp::Erase => {
+                    write!(f, "{} {device} over the probe", op.name())
+                }
+            },
             Action::Incompatible {
                 central, device, ..
             } => {

@@ -22,6 +22,9 @@ struct ProfileFile {
     transports: Vec<Transport>,
     /// Log rules file, relative to this profile.
     rules: Spanned<String>,
+    /// The build artefact a debug probe writes (ELF, Intel HEX or raw bin), relative to this
+    /// profile: the virtual rig flashes the profile, a bench flashes this file.
+    image: Option<Spanned<String>>,
     /// The build's signed MCUboot image (`imgtool sign`), relative to this profile: what a bench
     /// uploads over MCUmgr. Without it the harness builds a stand-in image from the profile.
     signed_image: Option<String>,
@@ -204,6 +207,8 @@ pub struct Profile {
     pub version: String,
     pub transports: Vec<Transport>,
     pub behaviour: Behaviour,
+    /// The build artefact a real probe flashes, if the profile names one.
+    pub image: Option<PathBuf>,
     /// The build's signed MCUboot image, if the profile names one.
     pub signed_image: Option<PathBuf>,
     pub rules: Arc<[Rule]>,
@@ -270,14 +275,14 @@ impl Profile {
                 compiled
             }
         };
+        let base = path.parent().unwrap_or(Path::new("."));
         Ok(Profile {
             name: file.name,
             version: file.version,
             transports: file.transports,
-            signed_image: file
-                .signed_image
-                .map(|image| path.parent().unwrap_or(Path::new(".")).join(image)),
+            signed_image: file.signed_image.map(|image| base.join(image)),
             behaviour: file.behaviour,
+            image: file.image.map(|image| base.join(image.into_inner())),
             rules,
             rule_set,
             redactions,
@@ -425,6 +430,7 @@ mod tests {
             version: "1".into(),
             transports: vec![],
             behaviour: Behaviour::default(),
+            image: None,
             signed_image: None,
             rules: Arc::new([]),
             rule_set: Arc::new(RegexSet::empty()),

@@ -41,8 +41,31 @@ pub struct DeviceSpec {
     pub button: Option<RelayBinding>,
     /// A real device's UART, read line by line into its profile's log rules.
     pub console: Option<Spanned<ConsoleBinding>>,
+    /// A debug probe on the device's SWD/JTAG port (probe-rs).
+    pub probe: Option<ProbeBinding>,
     /// The device's MCUmgr SMP port (a UART): `dfu` steps upload through it instead of a central.
     pub smp: Option<Spanned<SmpBinding>>,
+}
+
+/// Which debug probe is wired to a device, and what chip it will find there.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProbeBinding {
+    /// `VID:PID` or `VID:PID:serial` in hex, as `probe-rs list` prints it.
+    pub selector: Spanned<String>,
+    /// The chip's probe-rs target name, e.g. `nRF52840_xxAA`.
+    pub chip: Spanned<String>,
+    /// The wire protocol; probe-rs picks one the probe and chip share when unset.
+    pub protocol: Option<WireProtocol>,
+    /// Clock of the debug wire in kHz; the probe's default when unset.
+    pub speed_khz: Option<u32>,
+}
+
+#[derive(Clone, Copy, Debug, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum WireProtocol {
+    Swd,
+    Jtag,
 }
 
 /// Where a device's MCUmgr server listens: a real serial port, or (`emulated = true`, simulated

@@ -5,9 +5,9 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use crate::cell::Cell;
-use crate::diagnostic::{ConfigErrors, Problems, SourceFile};
+use crate::diagnostic::{ConfigErrors, Located, Problems, SourceFile};
 use crate::profile::{Profile, Transport, list_or_none};
-use crate::rig::{Driver, InstrumentSpec, RigFile, SimModel};
+use crate::rig::{Driver, InstrumentSpec, ProbeBinding, RigFile, SimModel, WireProtocol};
 use crate::shell::ShellDialect;
 
 #[derive(Clone, Debug)]
@@ -39,8 +39,22 @@ pub struct Device {
     pub button: Option<RelayContact>,
     /// A real device's UART.
     pub console: Option<ConsolePort>,
+    /// A real device's debug probe.
+    pub probe: Option<DebugProbe>,
     /// Its MCUmgr SMP port, if firmware updates go over a wire.
     pub smp: Option<SmpPort>,
+}
+
+/// The debug probe wired to a real device.
+#[derive(Clone, Debug)]
+pub struct DebugProbe {
+    /// `VID:PID[:serial]`, checked to be well formed.
+    pub selector: String,
+    pub chip: String,
+    /// Where `chip` is written: the rig loader checks it against probe-rs's target database.
+    pub chip_at: Located,
+    pub protocol: Option<WireProtocol>,
+    pub speed_khz: Option<u32>,
 }
 
 /// A device's MCUmgr SMP port.
@@ -269,6 +283,16 @@ impl Rig {
                     channel: binding.channel,
                 }
             });
+            if let (Some(_), Some(probe)) = (spec.sim, &spec.probe) {
+                problems.push(source.error(
+                    probe.selector.span(),
+                    format!("simulated device `{name}` has the simulator's probe"),
+                    Some("remove `probe`, or `sim` for a real device".into()),
+                ));
+            }
+            let probe = spec
+                .probe
+                .map(|binding| debug_probe(&source, &mut problems, binding));
             let console = spec.console.and_then(|binding| {
                 let span = binding.span();
                 let binding = binding.into_inner();
@@ -343,6 +367,7 @@ impl Rig {
                         power,
                         button,
                         console,
+                        probe,
                         smp,
                     },
                 );
@@ -381,7 +406,9 @@ impl Rig {
         self.instruments.values().all(|i| i.driver.is_virtual())
             && self.devices.values().all(|d| {
                 // An emulated SMP port serves from the simulated firmware: virtual time holds.
-                d.console.is_none() && !matches!(d.smp, Some(SmpPort::Serial { .. }))
+                d.console.is_none()
+                    && d.probe.is_none()
+                    && !matches!(d.smp, Some(SmpPort::Serial { .. }))
             })
     }
 
@@ -399,7 +426,7 @@ impl Rig {
             if device.sim.is_some() || device.console.is_some() {
                 caps.push(format!("{}.console", device.name));
             }
-            if device.sim.is_some() {
+            if device.sim.is_some() || device.probe.is_some() {
                 caps.push(format!("{}.probe", device.name));
             }
         }
@@ -455,6 +482,35 @@ impl Rig {
 
     pub fn device_names(&self) -> Vec<&str> {
         self.devices.keys().map(String::as_str).collect()
+    }
+}
+
+/// A probe binding with its selector checked: `VID:PID` in hex, then an optional serial number.
+fn debug_probe(source: &SourceFile, problems: &mut Problems, binding: ProbeBinding) -> DebugProbe {
+    let selector = binding.selector.get_ref();
+    let mut parts = selector.splitn(3, ':');
+    let hex_id = |part: Option<&str>| {
+        part.is_some_and(|p| (1..=4).contains(&p.len()) && u16::from_str_radix(p, 16).is_ok())
+    };
+    let well_formed = hex_id(parts.next())
+        && hex_id(parts.next())
+        && parts.next().is_none_or(|serial| !serial.is_empty());
+    if !well_formed {
+        problems.push(source.error(
+            binding.selector.span(),
+            format!("probe selector {selector:?} is not `VID:PID` or `VID:PID:serial`"),
+            Some(
+                "vendor and product ids in hex, e.g. \"1366:1015\" (a J-Link) or \"0d28:0204:0240000032\"; `probe-rs list` prints them"
+                    .into(),
+            ),
+        ));
+    }
+    DebugProbe {
+        selector: selector.clone(),
+        chip: binding.chip.get_ref().clone(),
+        chip_at: Located::new(source, binding.chip.span()),
+        protocol: binding.protocol,
+        speed_khz: binding.speed_khz,
     }
 }
 
@@ -575,8 +631,10 @@ fn check_time_scale(
         .chain(
             devices
                 .values()
-                .filter(|d| matches!(d.console, Some(ConsolePort::Serial { .. })))
-                .map(|d| format!("the console of `{}`", d.name)),
+                .filter(|d| {
+                    matches!(d.console, Some(ConsolePort::Serial { .. })) || d.probe.is_some()
+                })
+                .map(|d| format!("the console or probe of `{}`", d.name)),
         )
         .chain(
             devices

@@ -111,6 +111,15 @@ pub enum Step {
     Dfu(DfuStep),
     /// Write a firmware image over the debug probe and reset (a rig action: works on a brick).
     Flash(FlashStep),
+    /// Reset the device's core over the debug probe and let it run.
+    Reset(ProbeStep),
+    /// Halt the device's core over the debug probe (it stays halted until a reset or a flash).
+    Halt(ProbeStep),
+    /// Erase the device's whole flash over the debug probe: the device no longer boots.
+    Erase(ProbeStep),
+    /// Attach to the firmware's RTT control block over the probe and read its up channels as the
+    /// device's log, defmt-decoded when the flashed ELF carries a defmt table.
+    Rtt(RttStep),
     /// Hold an encrypted connection for a while and count the drops (measurement `disconnects`).
     Soak(SoakStep),
 }
@@ -162,6 +171,21 @@ pub enum InterruptBy {
 pub struct FlashStep {
     pub device: Spanned<String>,
     pub image: Spanned<String>,
+}
+
+/// A debug-probe action on a device.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProbeStep {
+    pub device: Spanned<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RttStep {
+    pub device: Spanned<String>,
+    /// How long the firmware may take to set its control block up after a reset (default 5 s).
+    pub within: Option<HumanDuration>,
 }
 
 #[derive(Debug, Deserialize)]

@@ -3,7 +3,9 @@
 use std::collections::BTreeMap;
 
 use async_trait::async_trait;
-use hil_rig::{Attenuator, Probe, Relay, RigError};
+use std::time::Duration;
+
+use hil_rig::{Attenuator, Console, Probe, Relay, RigError};
 use tokio::sync::watch;
 
 use crate::radio::RadioPath;
@@ -68,7 +70,9 @@ impl Attenuator for VirtualAttenuator {
     }
 }
 
-/// A debug probe on a virtual device: writes the image into its flash and resets it.
+/// A debug probe on a virtual device: writes the image into its flash and resets it. The device
+/// model has no core to halt, flash to erase or RTT buffer, so those are refused (the planner
+/// already skips scenarios that need them on the virtual rig).
 pub struct VirtualProbe {
     device: String,
     flash: tokio::sync::mpsc::UnboundedSender<std::sync::Arc<hil_scenario::Profile>>,
@@ -89,5 +93,30 @@ impl Probe for VirtualProbe {
         self.flash
             .send(image.profile.clone())
             .map_err(|_| RigError::new(format!("probe on {}", self.device), "the target is gone"))
+    }
+
+    async fn reset(&mut self) -> Result<(), RigError> {
+        Err(self.unsupported("reset"))
+    }
+
+    async fn halt(&mut self) -> Result<(), RigError> {
+        Err(self.unsupported("halt"))
+    }
+
+    async fn erase(&mut self) -> Result<(), RigError> {
+        Err(self.unsupported("erase"))
+    }
+
+    async fn rtt(&mut self, _within: Duration) -> Result<Box<dyn Console>, RigError> {
+        Err(self.unsupported("rtt"))
+    }
+}
+
+impl VirtualProbe {
+    fn unsupported(&self, what: &str) -> RigError {
+        RigError::new(
+            format!("probe on {}", self.device),
+            format!("the virtual probe only flashes; `{what}` needs a probe on a bench"),
+        )
     }
 }

@@ -1,5 +1,6 @@
 //! Real instruments over a serial port: power supplies, relay boards, RF attenuators, and device
-//! consoles (UARTs), and MCUmgr SMP firmware updates (`SmpUpdater`, MCUboot images in `mcuboot`).
+//! consoles (UARTs), MCUmgr SMP firmware updates (`SmpUpdater`, MCUboot images in `mcuboot`),
+//! and debug probes over USB through probe-rs (`BenchProbe`, feature `probe-rs`, on by default).
 //!
 //! `Psu` speaks every command-based supply in `model.rs` (SCPI, Korad, the 2281S battery simulator)
 //! from a table per model; `RidenPsu` speaks the Riden's Modbus registers; `SerialRelay` every relay board in `relay.rs`;
@@ -12,16 +13,25 @@ mod blocking;
 pub mod bluez;
 mod check;
 mod console;
+#[cfg(feature = "probe-rs")]
+mod defmt_log;
 mod dongle;
 pub mod mcuboot;
 pub mod modbus;
 mod model;
+#[cfg(feature = "probe-rs")]
+mod probe;
+mod probes;
 mod psu;
 mod relay;
 mod riden;
+#[cfg(feature = "probe-rs")]
+mod rtt;
 mod shell;
 mod smp;
 mod supply;
+#[cfg(feature = "probe-rs")]
+pub mod target;
 mod transport;
 mod wire;
 
@@ -34,6 +44,9 @@ pub use model::{
     KEITHLEY_2281S, KEYSIGHT_E36300, KORAD_KA3005P, Model, OutputQuery, Ovp, RIGOL_DP800,
     SIGLENT_SPD3303X, Simulator, model_of,
 };
+#[cfg(feature = "probe-rs")]
+pub use probe::BenchProbe;
+pub use probes::{check_chips, check_probe, load_rig, open_probe};
 pub use psu::{DEFAULT_TIMEOUT, Psu};
 pub use relay::{LCUS, NUMATO, RelayModel, SerialRelay, relay_model_of};
 pub use riden::RidenPsu;
