@@ -10,6 +10,7 @@ use hil_runner::lock::RigLock;
 use hil_runner::{EventBus, Interrupt, Planned, Reporter, RunOptions, SnapshotMode};
 
 use crate::catalog::{self, Catalog, CatalogError, ProfileOverride};
+use crate::rig_check;
 use crate::{EXIT_CONFIG, EXIT_FAIL, EXIT_PASS};
 
 #[derive(Debug, Args)]
@@ -49,6 +50,10 @@ pub struct RunArgs {
     /// finished (same arguments and seed), and write its reports as if it had never stopped.
     #[arg(long, conflicts_with = "partition")]
     pub resume: bool,
+    /// Start without first checking the rig's hardware (`hil rig check`); a broken instrument
+    /// then makes its scenarios ERROR instead of stopping the run before it starts.
+    #[arg(long)]
+    pub no_rig_check: bool,
 }
 
 pub fn run_command(args: &RunArgs) -> u8 {
@@ -73,6 +78,16 @@ pub fn run_command(args: &RunArgs) -> u8 {
         Ok(lock) => lock,
         Err(code) => return code,
     };
+    if !args.no_rig_check {
+        let lines = rig_check::check_rig(&catalog.rig, rig_check::Scope::Hardware);
+        if rig_check::print(&lines) > 0 {
+            eprintln!(
+                "error: rig `{}` is not ready (the ERROR lines above); nothing was run",
+                catalog.rig.name
+            );
+            return EXIT_CONFIG;
+        }
+    }
     let run_id = run_id();
     let (dir, files) = if args.resume {
         let latest = args.report_dir.join("latest");

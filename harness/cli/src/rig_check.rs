@@ -15,48 +15,80 @@ use crate::catalog::CatalogError;
 use crate::commands::config_error;
 use crate::{EXIT_FAIL, EXIT_PASS};
 
+/// One thing checked: status (`OK`/`ERROR`), name, what it is, detail.
+pub(crate) type Line<'a> = (&'static str, &'a str, &'static str, String);
+
 /// Exit 0 if every instrument answered as expected, 1 otherwise, 2 if the rig file is invalid.
 pub fn rig_check(path: &Path) -> u8 {
     let rig = match hil_rig::drivers::load_rig(path) {
         Ok(rig) => rig,
         Err(e) => return config_error(CatalogError::Config(e)),
     };
-    // One line per thing checked: (status, name, what it is, detail).
-    let mut lines = Vec::new();
-    for instrument in rig.instruments.values() {
-        let (status, detail) = check(&rig, instrument);
-        lines.push((status, &instrument.name, instrument.driver.name(), detail));
-    }
-    for device in rig.devices.values() {
-        if let Some(console) = &device.console {
-            let (status, detail) = check_console(&device.name, console);
-            lines.push((status, &device.name, "console", detail));
-        }
-        if let Some(port) = &device.smp {
-            let (status, detail) = check_smp(&device.name, port);
-            lines.push((status, &device.name, "mcumgr-smp", detail));
-        }
-        if let Some(wiring) = &device.probe {
-            let (status, detail) = match hil_rig::drivers::check_probe(&device.name, wiring) {
-                Ok(found) => ("OK", found),
-                Err(e) => ("ERROR", e.message),
-            };
-            lines.push((status, &device.name, "probe-rs", detail));
-        }
-    }
-    let mut stdout = std::io::stdout().lock();
-    for (status, name, kind, detail) in &lines {
-        let _ = writeln!(stdout, "{status:<5}  {name:<12} {kind:<18} {detail}");
-    }
-    let failed = lines.iter().filter(|l| l.0 == "ERROR").count();
-    let _ = writeln!(
-        stdout,
+    let lines = check_rig(&rig, Scope::Everything);
+    let failed = print(&lines);
+    println!(
         "hil: {} of {} instrument(s), console(s), SMP port(s) and probe(s) OK on rig `{}`",
         lines.len() - failed,
         lines.len(),
         rig.name
     );
     if failed == 0 { EXIT_PASS } else { EXIT_FAIL }
+}
+
+/// What to check: everything, or only the hardware (what `hil run` checks before it starts:
+/// virtual and emulated parts are built fresh for every scenario).
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Scope {
+    Everything,
+    Hardware,
+}
+
+pub(crate) fn check_rig(rig: &Rig, scope: Scope) -> Vec<Line<'_>> {
+    let everything = scope == Scope::Everything;
+    let mut lines = Vec::new();
+    for instrument in rig.instruments.values() {
+        if everything || !instrument.is_simulated() {
+            let (status, detail) = check(rig, instrument);
+            lines.push((
+                status,
+                instrument.name.as_str(),
+                instrument.driver.name(),
+                detail,
+            ));
+        }
+    }
+    for device in rig.devices.values() {
+        let name = device.name.as_str();
+        if let Some(console) = &device.console
+            && (everything || matches!(console, ConsolePort::Serial { .. }))
+        {
+            let (status, detail) = check_console(name, console);
+            lines.push((status, name, "console", detail));
+        }
+        if let Some(port) = &device.smp
+            && (everything || matches!(port, SmpPort::Serial { .. }))
+        {
+            let (status, detail) = check_smp(name, port);
+            lines.push((status, name, "mcumgr-smp", detail));
+        }
+        if let Some(wiring) = &device.probe {
+            let (status, detail) = match hil_rig::drivers::check_probe(name, wiring) {
+                Ok(found) => ("OK", found),
+                Err(e) => ("ERROR", e.message),
+            };
+            lines.push((status, name, "probe-rs", detail));
+        }
+    }
+    lines
+}
+
+/// Prints one line per thing checked; returns how many failed.
+pub(crate) fn print(lines: &[Line<'_>]) -> usize {
+    let mut stdout = std::io::stdout().lock();
+    for (status, name, kind, detail) in lines {
+        let _ = writeln!(stdout, "{status:<5}  {name:<12} {kind:<18} {detail}");
+    }
+    lines.iter().filter(|l| l.0 == "ERROR").count()
 }
 
 fn check(rig: &Rig, instrument: &Instrument) -> (&'static str, String) {

@@ -13,7 +13,7 @@ use hil_scenario::Driver;
 use hil_sim::emulators::Emulator;
 use serialport::{SerialPort, TTYPort};
 
-use common::{repo, run_bench_verbose};
+use common::{bench_run, refused_then_run_unchecked, repo, run_bench_verbose};
 
 /// A bench: the ring fed by an emulated Rigol, its log on `console`.
 fn bench(dir: &Path, psu: &str, console: &str) -> PathBuf {
@@ -100,7 +100,9 @@ fn a_console_that_is_not_there_is_a_rig_error_naming_the_port() {
     let dir = tempfile::tempdir().unwrap();
     let rig = bench(dir.path(), psu.port(), "/dev/ttyUSB-no-console");
 
-    let (code, output) = run(&rig, dir.path());
+    let mut args = bench_run(&scenario(dir.path()), &rig, &dir.path().join("reports"));
+    args.push("-v".into());
+    let (code, output) = refused_then_run_unchecked(args, "/dev/ttyUSB-no-console");
 
     assert_eq!(code, Some(1), "{output}");
     assert!(output.contains("ERROR   T-console"), "{output}");

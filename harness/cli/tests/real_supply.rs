@@ -5,7 +5,7 @@ mod common;
 use hil_scenario::Driver;
 use hil_sim::emulators::Emulator;
 
-use common::{bench, bench_run, hil, text};
+use common::{bench, bench_run, hil, refused_then_run_unchecked, text};
 
 /// A scenario that only drives the supply (a bench without consoles can run it).
 fn scenario(dir: &std::path::Path) -> std::path::PathBuf {
@@ -61,9 +61,9 @@ fn a_supply_that_is_not_there_is_a_rig_error_naming_the_port() {
     let rig = bench(dir.path(), Driver::RigolDp800, "/dev/ttyUSB-gone");
     let scenario = scenario(dir.path());
     let reports = dir.path().join("reports");
-    let out = hil(&bench_run(&scenario, &rig, &reports));
-    let stdout = text(&out.stdout);
-    assert_eq!(out.status.code(), Some(1), "{stdout}");
+    let (code, stdout) =
+        refused_then_run_unchecked(bench_run(&scenario, &rig, &reports), "/dev/ttyUSB-gone");
+    assert_eq!(code, Some(1), "{stdout}");
     assert!(stdout.contains("ERROR   T-supply"), "{stdout}");
     assert!(stdout.contains("/dev/ttyUSB-gone"), "{stdout}");
 }

@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use hil_scenario::Driver;
 use hil_sim::emulators::Emulator;
 
-use common::{repo, run_bench_verbose};
+use common::{bench_run, refused_then_run_unchecked, repo, run_bench_verbose};
 
 /// A bench: the ring fed by an emulated Rigol, its button on `relay` channel 2, and an RCDAT.
 fn bench(dir: &Path, psu: &str, relay: (Driver, &str), attenuator: &str) -> PathBuf {
@@ -110,7 +110,9 @@ fn a_relay_board_that_is_not_there_is_a_rig_error_naming_the_port() {
         rf.port(),
     );
 
-    let (code, output) = run(&rig, dir.path());
+    let mut args = bench_run(&scenario(dir.path()), &rig, &dir.path().join("reports"));
+    args.push("-v".into());
+    let (code, output) = refused_then_run_unchecked(args, "/dev/ttyACM-gone");
 
     assert_eq!(code, Some(1), "{output}");
     assert!(output.contains("ERROR   T-switches"), "{output}");

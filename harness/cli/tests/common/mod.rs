@@ -122,3 +122,25 @@ pub fn run_bench_verbose(scenario: &Path, rig: &Path, reports: &Path) -> (Option
     let output = format!("{}{}", text(&out.stdout), text(&out.stderr));
     (out.status.code(), output)
 }
+
+/// A bench run on a rig whose hardware at `port` is missing: `hil run` checks the rig first and
+/// refuses to start, naming the port (exit 2, no report). Then the same run with
+/// `--no-rig-check`: the exit code and output, where the missing part makes its scenario ERROR.
+pub fn refused_then_run_unchecked(mut args: Vec<String>, port: &str) -> (Option<i32>, String) {
+    let out = hil(&args);
+    let output = format!("{}{}", text(&out.stdout), text(&out.stderr));
+    assert_eq!(out.status.code(), Some(2), "{output}");
+    assert!(
+        output
+            .lines()
+            .any(|l| l.starts_with("ERROR") && l.contains(port)),
+        "{output}"
+    );
+    assert!(output.contains("is not ready"), "{output}");
+    assert!(!output.contains("hil: run "), "nothing was run: {output}");
+
+    args.push("--no-rig-check".into());
+    let out = hil(&args);
+    let output = format!("{}{}", text(&out.stdout), text(&out.stderr));
+    (out.status.code(), output)
+}
