@@ -582,6 +582,36 @@ impl Executor<'_> {
                 }
                 Ok(())
             }
+            Action::Scan {
+                central,
+                device,
+                window,
+                expect,
+                measure,
+            } => {
+                let heard = self.central(central)?.scan(*window).await?;
+                // By the rig's name when the central can tell, else by the advertised name.
+                let seen = heard.iter().find(|a| {
+                    a.device.as_deref() == Some(device.as_str())
+                        || (a.device.is_none() && a.name == *device)
+                });
+                let event = if seen.is_some() { "heard" } else { "not_heard" };
+                self.bus.emit(central_event(central, event, device, None));
+                if let Some(advert) = seen {
+                    self.record(measure, advert.rssi_dbm, Unit::Dbm);
+                }
+                match (seen.is_some(), expect) {
+                    (true, Expect::Ok) | (false, Expect::Fail) => Ok(()),
+                    (false, Expect::Ok) => Err(fail(format!(
+                        "{central} did not hear {device} within {} (heard: {})",
+                        humantime::format_duration(*window),
+                        names_of(&heard)
+                    ))),
+                    (true, Expect::Fail) => Err(fail(format!(
+                        "{central} heard {device}, but the step expects silence"
+                    ))),
+                }
+            }
             Action::Soak {
                 central,
                 device,
@@ -892,6 +922,18 @@ const CONNECT: LinkKind = LinkKind {
 };
 
 /// What the central did or observed, as an event on its own lane.
+/// What a scan heard, for a message.
+fn names_of(heard: &[hil_rig::Advertisement]) -> String {
+    if heard.is_empty() {
+        return "nothing".into();
+    }
+    let names: Vec<String> = heard
+        .iter()
+        .map(|a| format!("{} at {:.0} dBm", a.name, a.rssi_dbm))
+        .collect();
+    names.join(", ")
+}
+
 fn central_event(central: &str, name: &str, device: &str, reason: Option<&str>) -> EventKind {
     let mut fields = BTreeMap::from([("device".to_string(), device.to_string())]);
     let mut keep = vec!["device".to_string()];

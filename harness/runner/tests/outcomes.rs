@@ -507,3 +507,37 @@ fn wait_fors_on_one_device_read_its_log_in_order() {
     assert_eq!(result.outcome, Outcome::Fail, "{result:?}");
     assert!(result.message.unwrap().contains("reproduce step 2 ("));
 }
+
+#[test]
+fn a_scan_hears_a_powered_device_and_measures_its_rssi() {
+    let (result, events) = run(&format!(
+        "{BOTH_POWERED}[[reproduce]]\nwait_for = {{ device = \"ring\", event = \"advertising\", within = \"10s\" }}\n[[reproduce]]\nscan = {{ central = \"phone\", device = \"ring\", within = \"2s\" }}\n[[reproduce]]\nattenuate = {{ db = 90 }}\n[[reproduce]]\nscan = {{ central = \"phone\", device = \"ring\", expect = \"fail\", measure = \"rssi_behind_90db\" }}\n"
+    ));
+    assert_eq!(result.outcome, Outcome::Pass, "{result:?}");
+    let rssi: Vec<(String, f64)> = result
+        .measurements
+        .iter()
+        .map(|m| (m.name.clone(), m.value))
+        .collect();
+    assert_eq!(rssi.len(), 1, "only the heard scan measures: {rssi:?}");
+    assert_eq!(rssi[0].0, "rssi");
+    assert!((-70.0..-30.0).contains(&rssi[0].1), "{rssi:?}");
+    assert_eq!(
+        device_events(&events, "phone"),
+        ["heard", "not_heard"],
+        "the central's view goes into the trace"
+    );
+}
+
+#[test]
+fn a_device_the_scan_should_hear_but_does_not_is_a_fail() {
+    let (result, _) =
+        run("[[reproduce]]\nscan = { central = \"phone\", device = \"lock\", within = \"3s\" }\n");
+    assert_eq!(result.outcome, Outcome::Fail, "{result:?}");
+    assert!(
+        result
+            .message
+            .unwrap()
+            .contains("phone did not hear lock within 3s (heard: nothing)")
+    );
+}

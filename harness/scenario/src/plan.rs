@@ -40,6 +40,8 @@ const PAIRING_MAX: f64 = 300.0;
 const DEFAULT_PAIR_WITHIN: Duration = Duration::from_secs(120);
 const DEFAULT_COMMAND_WITHIN: Duration = Duration::from_secs(30);
 const DEFAULT_DFU_WITHIN: Duration = Duration::from_secs(600);
+/// How long a `scan` listens when the step does not say: a phone app's scan window.
+const DEFAULT_SCAN_WINDOW: Duration = Duration::from_secs(10);
 
 /// A parsed scenario file, checked for everything that does not depend on a rig.
 #[derive(Debug)]
@@ -167,6 +169,14 @@ pub enum Action {
     Probe {
         device: String,
         op: ProbeOp,
+    },
+    Scan {
+        central: String,
+        device: String,
+        #[serde(with = "secs")]
+        window: Duration,
+        expect: Expect,
+        measure: String,
     },
     Soak {
         central: String,
@@ -938,6 +948,17 @@ impl Scenario {
                     measure: k.measure.clone().unwrap_or_else(|| "disconnects".into()),
                 })
             }
+            Step::Scan(k) => {
+                let central = self.central(&k.central, rig, problems);
+                let device = self.device(&k.device, rig, problems)?;
+                Some(Action::Scan {
+                    central: central?.name,
+                    device: device.name.clone(),
+                    window: k.within.map_or(DEFAULT_SCAN_WINDOW, |w| w.0),
+                    expect: k.expect,
+                    measure: k.measure.clone().unwrap_or_else(|| "rssi".into()),
+                })
+            }
             Step::Flash(f) => self.flash_step(f, rig, problems),
             Step::Adapter(a) => Some(Action::Adapter {
                 central: self.central(&a.central, rig, problems)?.name,
@@ -1074,6 +1095,7 @@ impl Scenario {
                 Action::Pair { .. } => recorded.push(("pairing_time", Unit::Seconds)),
                 Action::Connect { .. } => recorded.push(("connect_time", Unit::Seconds)),
                 Action::Soak { measure, .. } => recorded.push((measure, Unit::None)),
+                Action::Scan { measure, .. } => recorded.push((measure, Unit::Dbm)),
                 Action::WaitFor {
                     measure: Some(m), ..
                 } => recorded.push((m, Unit::Seconds)),
@@ -1195,6 +1217,17 @@ impl fmt::Display for Action {
                     None => Ok(()),
                 }
             }
+            Action::Scan {
+                central,
+                device,
+                window,
+                expect,
+                ..
+            } => write!(
+                f,
+                "{central} listens {} for {device}, expect {expect:?}",
+                humantime::format_duration(*window)
+            ),
             Action::Soak {
                 central,
                 device,

@@ -122,6 +122,25 @@ pub enum Step {
     Rtt(RttStep),
     /// Hold an encrypted connection for a while and count the drops (measurement `disconnects`).
     Soak(SoakStep),
+    /// Listen for advertisements and expect to hear a device (or not); its RSSI is measured.
+    Scan(ScanStep),
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ScanStep {
+    pub central: Spanned<String>,
+    pub device: Spanned<String>,
+    /// How long the central listens (default 10 s).
+    pub within: Option<HumanDuration>,
+    #[serde(default = "expect_ok")]
+    pub expect: Expect,
+    /// Name of the RSSI measurement (default `rssi`), in dBm.
+    pub measure: Option<String>,
+}
+
+fn expect_ok() -> Expect {
+    Expect::Ok
 }
 
 #[derive(Debug, Deserialize)]
@@ -347,6 +366,8 @@ pub struct Quantity {
 pub enum Unit {
     Seconds,
     Volts,
+    /// Received signal strength.
+    Dbm,
     None,
 }
 
@@ -355,6 +376,7 @@ impl Unit {
         match self {
             Unit::Seconds => "s",
             Unit::Volts => "V",
+            Unit::Dbm => " dBm",
             Unit::None => "",
         }
     }
