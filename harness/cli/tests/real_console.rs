@@ -111,3 +111,69 @@ fn a_console_that_is_not_there_is_a_rig_error_naming_the_port() {
         "{output}"
     );
 }
+
+/// A console flooding line noise (a wrong baud rate, a crashed logger) does not hang the run:
+/// `hil run`'s rig check refuses to start on it, and past the check the awaited event never
+/// comes, so the step fails at its deadline and the supply still ends off.
+#[test]
+fn a_console_flooding_garbage_ends_the_wait_at_its_deadline() {
+    let psu = Emulator::start(Driver::RigolDp800).unwrap().unwrap();
+    let (mut master, slave) = TTYPort::pair().unwrap();
+    let console = slave.name().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let rig = bench(dir.path(), psu.port(), &console);
+    let stop = Arc::new(AtomicBool::new(false));
+    let flood = std::thread::spawn({
+        let stop = stop.clone();
+        move || {
+            let _slave = slave;
+            // Bytes of every value, CR and LF among them, at what a 115200-baud UART carries
+            // (11.5 kB/s; a pty would take them far faster than any UART delivers).
+            let noise: Vec<u8> = (0..=255u8).cycle().take(1152).collect();
+            // Writes give up after a while once nobody reads, so the flag is seen.
+            master.set_timeout(Duration::from_millis(100)).unwrap();
+            let mut sent = 0usize;
+            while !stop.load(Ordering::Relaxed) {
+                match master.write(&noise) {
+                    Ok(n) => sent += n,
+                    Err(e) if e.kind() == std::io::ErrorKind::TimedOut => {}
+                    Err(_) => break,
+                }
+                std::thread::sleep(Duration::from_millis(100));
+            }
+            sent
+        }
+    });
+    let scenario = dir.path().join("flood.toml");
+    std::fs::write(
+        &scenario,
+        r#"id = "T-flood"
+failure = "F01"
+title = "Console flood"
+needs = ["ring.power", "ring.console"]
+timeout = "2m"
+
+[[setup]]
+power = { device = "ring", volts = 3.7, amps = 0.3 }
+[[reproduce]]
+wait_for = { device = "ring", event = "advertising", within = "5s" }
+"#,
+    )
+    .unwrap();
+
+    // Checked before the run, the noise is named as a baud problem and nothing runs; past the
+    // check (or if the noise starts later), the wait ends at its deadline.
+    let mut args = bench_run(&scenario, &rig, &dir.path().join("reports"));
+    args.push("-v".into());
+    let (code, output) = refused_then_run_unchecked(args, "unreadable at 115200 baud");
+    stop.store(true, Ordering::Relaxed);
+    let sent = flood.join().unwrap();
+
+    assert_eq!(code, Some(1), "{output}");
+    assert!(
+        output.contains("ring did not report `advertising` within 5s"),
+        "{output}"
+    );
+    assert!(sent > 20_000, "the flood was real: {sent} bytes");
+    assert!(!psu.channel(1).unwrap().on, "safe state");
+}

@@ -3,6 +3,8 @@
 //! wait (the port's buffers and the device's flow hold the rest), a line with no end yet waits
 //! for it, and a line that never ends is passed on in pieces.
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, SystemTime};
 
 use async_trait::async_trait;
@@ -30,6 +32,20 @@ pub struct ConsoleLine {
 
 pub struct SerialConsole {
     lines: mpsc::Receiver<Result<ConsoleLine, RigError>>,
+    stop: Arc<AtomicBool>,
+    reader: Option<std::thread::JoinHandle<()>>,
+}
+
+/// Dropping a console releases its port before returning: the port is opened exclusively, and
+/// whoever opens it next (the run after `hil rig check`'s look) must find it free.
+impl Drop for SerialConsole {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        self.lines.close();
+        if let Some(reader) = self.reader.take() {
+            let _ = reader.join();
+        }
+    }
 }
 
 impl SerialConsole {
@@ -44,11 +60,19 @@ impl SerialConsole {
     pub fn over(device: &str, transport: impl Transport + 'static) -> Self {
         let (sender, lines) = mpsc::channel(QUEUE);
         let device = device.to_string();
-        std::thread::Builder::new()
+        let stop = Arc::new(AtomicBool::new(false));
+        let reader = std::thread::Builder::new()
             .name(format!("console {device}"))
-            .spawn(move || read_lines(&device, transport, &sender))
+            .spawn({
+                let stop = stop.clone();
+                move || read_lines(&device, transport, &sender, &stop)
+            })
             .expect("a thread for the console");
-        Self { lines }
+        Self {
+            lines,
+            stop,
+            reader: Some(reader),
+        }
     }
 
     /// The next line with its time of arrival; `None` once the port is gone and every line
@@ -67,7 +91,7 @@ impl Console for SerialConsole {
 
 type Sender = mpsc::Sender<Result<ConsoleLine, RigError>>;
 
-fn read_lines(device: &str, mut transport: impl Transport, sender: &Sender) {
+fn read_lines(device: &str, mut transport: impl Transport, sender: &Sender, stop: &AtomicBool) {
     let mut splitter = LineSplitter::default();
     let mut buf = [0u8; 1024];
     let send = |text: String| {
@@ -77,7 +101,7 @@ fn read_lines(device: &str, mut transport: impl Transport, sender: &Sender) {
         };
         sender.blocking_send(Ok(line)).is_ok()
     };
-    loop {
+    while !stop.load(Ordering::Relaxed) {
         match transport.read_some(&mut buf, POLL) {
             Ok(n) => {
                 for line in splitter.push(&buf[..n]) {
