@@ -191,6 +191,14 @@ fn check_emulated(instrument: &Instrument) -> (&'static str, String) {
         Ok(None) => return ("ERROR", "no emulator for this driver".into()),
         Err(e) => return ("ERROR", format!("cannot start its emulator: {e}")),
     };
+    check_through_driver(instrument, &emulator)
+}
+
+/// The real driver's check, on the emulator's pty.
+fn check_through_driver(
+    instrument: &Instrument,
+    emulator: &hil_sim::emulators::Emulator,
+) -> (&'static str, String) {
     let on_pty = Instrument {
         port: Some(emulator.port().to_string()),
         ..instrument.clone()
@@ -215,16 +223,7 @@ fn check_emulated_central(rig: &Rig, instrument: &Instrument) -> (&'static str, 
     let world_thread = std::thread::spawn(move || runtime.block_on(stopped));
     let mut world = world_runtime.block_on(async { hil_sim::start_world(rig, 1) });
     let checked = match world.emulators.remove(&instrument.name) {
-        Some(Ok(emulator)) => {
-            let on_pty = Instrument {
-                port: Some(emulator.port().to_string()),
-                ..instrument.clone()
-            };
-            match hil_rig::drivers::check(&on_pty) {
-                Ok(readback) => ("OK", format!("(emulated) {readback}")),
-                Err(e) => ("ERROR", format!("(emulated) {}", e.message)),
-            }
-        }
+        Some(Ok(emulator)) => check_through_driver(instrument, &emulator),
         Some(Err(e)) => ("ERROR", format!("cannot start its emulator: {e}")),
         None => ("ERROR", "no emulator for this driver".into()),
     };
