@@ -98,19 +98,21 @@ impl EventBus {
     /// The first event from cursor `from` on that satisfies `pred`, and its cursor, waiting for
     /// it if need be.
     pub async fn wait_for(&self, from: usize, pred: impl Fn(&Event) -> bool) -> (usize, Event) {
+        // Each event is looked at once: a device flooding its console must not make every new
+        // line rescan the ones before it.
+        let mut next = from;
         loop {
             // Registered before looking, so an event emitted in between is not missed.
             let notified = self.shared.notify.notified();
             tokio::pin!(notified);
             notified.as_mut().enable();
-            let found = self.state().recorded.get(from..).and_then(|events| {
-                events
-                    .iter()
-                    .position(&pred)
-                    .map(|i| (from + i, events[i].clone()))
-            });
-            if let Some(found) = found {
-                return found;
+            {
+                let state = self.state();
+                let events = state.recorded.get(next..).unwrap_or_default();
+                if let Some(i) = events.iter().position(&pred) {
+                    return (next + i, events[i].clone());
+                }
+                next += events.len();
             }
             notified.await;
         }

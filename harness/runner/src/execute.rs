@@ -75,6 +75,12 @@ fn fail(message: String) -> Stop {
     }
 }
 
+/// Console lines of one device recorded per scenario. A device flooding its console (a wrong baud
+/// rate, a logger gone wild) must not grow the run, its reports and its bundle without bound;
+/// past this, lines still become events, but are not kept. About a megabyte of text: minutes of
+/// a chatty firmware's log, two of a 115200-baud UART at full speed.
+const RECORDED_LINES: usize = 20_000;
+
 /// A console fault seen by a monitor task, surfaced at the next step boundary.
 type FaultSlot = Arc<Mutex<Option<RigError>>>;
 
@@ -270,16 +276,27 @@ fn spawn_monitor(
     fault: FaultSlot,
 ) -> JoinHandle<()> {
     tokio::spawn(async move {
+        let mut lines = 0usize;
         loop {
             match console.read_line().await {
                 Ok(Some(line)) => {
                     // Secrets go before anything else sees the line.
                     let line = profile.redact(&line).into_owned();
                     let recognised = profile.recognise(&line);
-                    bus.emit(EventKind::ConsoleLine {
-                        device: device.clone(),
-                        line,
-                    });
+                    lines += 1;
+                    if lines <= RECORDED_LINES {
+                        bus.emit(EventKind::ConsoleLine {
+                            device: device.clone(),
+                            line,
+                        });
+                    } else if lines == RECORDED_LINES + 1 {
+                        bus.emit(EventKind::ConsoleLine {
+                            device: device.clone(),
+                            line: format!(
+                                "[hil: console flood: lines after the first {RECORDED_LINES} of this scenario are not recorded; their events still are]"
+                            ),
+                        });
+                    }
                     if let Some(r) = recognised {
                         bus.emit(EventKind::DeviceEvent {
                             device: device.clone(),

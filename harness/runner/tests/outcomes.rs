@@ -541,3 +541,60 @@ fn a_device_the_scan_should_hear_but_does_not_is_a_fail() {
             .contains("phone did not hear lock within 3s (heard: nothing)")
     );
 }
+
+/// A device flooding its console: 25 000 lines at once, then quiet; every 1000th says it is
+/// advertising.
+struct FloodingConsole(usize);
+
+#[async_trait::async_trait]
+impl hil_rig::Console for FloodingConsole {
+    async fn read_line(&mut self) -> Result<Option<String>, hil_rig::RigError> {
+        if self.0 == 25_000 {
+            std::future::pending::<()>().await;
+        }
+        self.0 += 1;
+        Ok(Some(if self.0.is_multiple_of(1000) {
+            "[00:00:01.200,000] <inf> bt: advertising as ring".to_string()
+        } else {
+            format!("\u{fffd}\u{1}noise {}", self.0)
+        }))
+    }
+}
+
+#[test]
+fn a_flooding_console_is_recorded_up_to_a_bound_and_its_events_still_count() {
+    let flooding = |rig: &Rig, seed| {
+        let mut connected = hil_sim::start(rig, seed);
+        connected
+            .consoles
+            .insert("ring".into(), Box::new(FloodingConsole(0)));
+        connected
+    };
+    let (result, events) = run_with(
+        "[[reproduce]]\nwait = \"1s\"\n",
+        SnapshotMode::Accept,
+        &flooding,
+    );
+    assert_eq!(result.outcome, Outcome::Pass, "{result:?}");
+    let ring_lines: Vec<&str> = events
+        .iter()
+        .filter_map(|e| match &e.kind {
+            EventKind::ConsoleLine { device, line } if device == "ring" => Some(line.as_str()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(ring_lines.len(), 20_001, "20 000 lines and one notice");
+    assert!(
+        ring_lines[20_000].contains("console flood"),
+        "{}",
+        ring_lines[20_000]
+    );
+    assert_eq!(
+        device_events(&events, "ring")
+            .iter()
+            .filter(|e| *e == "advertising")
+            .count(),
+        25,
+        "lines past the bound still become events"
+    );
+}
