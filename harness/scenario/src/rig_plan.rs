@@ -403,13 +403,11 @@ impl Rig {
 
     /// Whether every instrument and console is simulated, so the rig runs on virtual time.
     pub fn is_virtual(&self) -> bool {
-        self.instruments.values().all(|i| i.driver.is_virtual())
-            && self.devices.values().all(|d| {
-                // An emulated SMP port serves from the simulated firmware: virtual time holds.
-                d.console.is_none()
-                    && d.probe.is_none()
-                    && !matches!(d.smp, Some(SmpPort::Serial { .. }))
-            })
+        // Emulated instruments and consoles are real I/O on ptys too; an emulated SMP port serves
+        // from the simulated firmware, so virtual time holds for it.
+        first_hardware(&self.instruments, &self.devices).is_none()
+            && self.instruments.values().all(|i| !i.emulated)
+            && self.devices.values().all(|d| d.console.is_none())
     }
 
     /// Capabilities this rig offers, in the vocabulary of a scenario's `needs`.
@@ -612,19 +610,13 @@ fn resolve_reach(
     out
 }
 
-/// Only a rig without hardware can run faster than life.
-fn check_time_scale(
-    source: &SourceFile,
-    problems: &mut Problems,
-    time_scale: Option<&toml::Spanned<f64>>,
+/// The first real part of a rig (an instrument on a port, a device's UART, SMP port or probe), in
+/// words; `None` for a rig that is all simulation.
+fn first_hardware(
     instruments: &BTreeMap<String, Instrument>,
     devices: &BTreeMap<String, Device>,
-) -> f64 {
-    let Some(scale) = time_scale else {
-        return 1.0;
-    };
-    let value = *scale.get_ref();
-    let hardware = instruments
+) -> Option<String> {
+    instruments
         .values()
         .filter(|i| !i.is_simulated())
         .map(|i| format!("instrument `{}`", i.name))
@@ -642,7 +634,22 @@ fn check_time_scale(
                 .filter(|d| matches!(d.smp, Some(SmpPort::Serial { .. })))
                 .map(|d| format!("the SMP port of `{}`", d.name)),
         )
-        .next();
+        .next()
+}
+
+/// Only a rig without hardware can run faster than life.
+fn check_time_scale(
+    source: &SourceFile,
+    problems: &mut Problems,
+    time_scale: Option<&toml::Spanned<f64>>,
+    instruments: &BTreeMap<String, Instrument>,
+    devices: &BTreeMap<String, Device>,
+) -> f64 {
+    let Some(scale) = time_scale else {
+        return 1.0;
+    };
+    let value = *scale.get_ref();
+    let hardware = first_hardware(instruments, devices);
     if !(value.is_finite() && (1.0..=1000.0).contains(&value)) {
         problems.push(source.error(
             scale.span(),
