@@ -38,30 +38,33 @@ console = {{ port = "{console}" }}
     path
 }
 
-fn scenario(dir: &Path) -> PathBuf {
+/// Power the ring, then wait up to `within` for its console to say it advertises.
+fn scenario(dir: &Path, within: &str) -> PathBuf {
     let path = dir.join("console.toml");
     std::fs::write(
         &path,
-        r#"id = "T-console"
+        format!(
+            r#"id = "T-console"
 failure = "F01"
 title = "Console only"
 needs = ["ring.power", "ring.console"]
 timeout = "2m"
 
 [[setup]]
-power = { device = "ring", volts = 3.7, amps = 0.3 }
+power = {{ device = "ring", volts = 3.7, amps = 0.3 }}
 [[reproduce]]
-wait_for = { device = "ring", event = "advertising", within = "1m" }
+wait_for = {{ device = "ring", event = "advertising", within = "{within}" }}
 [[recover]]
-power = { device = "ring", volts = 4.2, amps = 0.3 }
-"#,
+power = {{ device = "ring", volts = 4.2, amps = 0.3 }}
+"#
+        ),
     )
     .unwrap();
     path
 }
 
 fn run(rig: &Path, dir: &Path) -> (Option<i32>, String) {
-    run_bench_verbose(&scenario(dir), rig, &dir.join("reports"))
+    run_bench_verbose(&scenario(dir, "1m"), rig, &dir.join("reports"))
 }
 
 #[test]
@@ -100,7 +103,11 @@ fn a_console_that_is_not_there_is_a_rig_error_naming_the_port() {
     let dir = tempfile::tempdir().unwrap();
     let rig = bench(dir.path(), psu.port(), "/dev/ttyUSB-no-console");
 
-    let mut args = bench_run(&scenario(dir.path()), &rig, &dir.path().join("reports"));
+    let mut args = bench_run(
+        &scenario(dir.path(), "1m"),
+        &rig,
+        &dir.path().join("reports"),
+    );
     args.push("-v".into());
     let (code, output) = refused_then_run_unchecked(args, "/dev/ttyUSB-no-console");
 
@@ -144,22 +151,7 @@ fn a_console_flooding_garbage_ends_the_wait_at_its_deadline() {
             sent
         }
     });
-    let scenario = dir.path().join("flood.toml");
-    std::fs::write(
-        &scenario,
-        r#"id = "T-flood"
-failure = "F01"
-title = "Console flood"
-needs = ["ring.power", "ring.console"]
-timeout = "2m"
-
-[[setup]]
-power = { device = "ring", volts = 3.7, amps = 0.3 }
-[[reproduce]]
-wait_for = { device = "ring", event = "advertising", within = "5s" }
-"#,
-    )
-    .unwrap();
+    let scenario = scenario(dir.path(), "5s");
 
     // Checked before the run, the noise is named as a baud problem and nothing runs; past the
     // check (or if the noise starts later), the wait ends at its deadline.
