@@ -2,7 +2,7 @@ use std::fmt;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use hil_scenario::{DeviceCommand, Image};
+use hil_scenario::{DeviceCommand, GattRequest, Image};
 use serde::Serialize;
 
 use crate::RigError;
@@ -87,6 +87,17 @@ pub trait Central: Send {
         Err(not_supported(self.name(), "soak"))
     }
 
+    /// One GATT exchange with a bonded device over an encrypted link: connect, read, write or
+    /// subscribe, disconnect. An ATT error is `GattOutcome::Failed(LinkFailure::Att(code))`.
+    async fn gatt(
+        &mut self,
+        _device: &str,
+        _request: &GattRequest,
+        _deadline: Duration,
+    ) -> Result<GattOutcome, RigError> {
+        Err(not_supported(self.name(), "gatt"))
+    }
+
     /// Sends an application command to a bonded device over an encrypted link.
     async fn command(
         &mut self,
@@ -128,6 +139,18 @@ pub enum CommandOutcome {
     Failed(LinkFailure),
 }
 
+/// What came of a GATT exchange.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum GattOutcome {
+    /// A read's value.
+    Read(Vec<u8>),
+    Written,
+    /// A subscription's notifications, in order (ending with the awaited value, if it came).
+    Notified(Vec<Vec<u8>>),
+    Failed(LinkFailure),
+}
+
 fn not_supported(central: &str, what: &str) -> RigError {
     RigError::new(central, format!("this central does not support `{what}`"))
 }
@@ -156,6 +179,9 @@ pub enum LinkFailure {
     Refused(String),
     /// `connect` without a bond on the central.
     NotBonded,
+    /// The device answered an ATT request with this error code (0x05 insufficient
+    /// authentication, 0x0A attribute not found, 0x80–0x9F the application's own).
+    Att(u8),
 }
 
 impl fmt::Display for LinkFailure {
@@ -169,6 +195,7 @@ impl fmt::Display for LinkFailure {
             LinkFailure::Smp(code) => write!(f, "smp_0x{code:02X} ({})", smp_reason(*code)),
             LinkFailure::Refused(status) => write!(f, "refused ({status})"),
             LinkFailure::NotBonded => f.write_str("not_bonded"),
+            LinkFailure::Att(code) => write!(f, "att_0x{code:02X} ({})", att_error(*code)),
         }
     }
 }
@@ -183,6 +210,22 @@ fn hci_reason(code: u8) -> &'static str {
         0x22 => "LL response timeout",
         0x3D => "MIC failure",
         0x3E => "failed to establish",
+        _ => "other",
+    }
+}
+
+/// Names of the ATT errors (Core spec Vol 3 Part F 3.4.1.1); 0x80–0x9F are the application's.
+fn att_error(code: u8) -> &'static str {
+    match code {
+        0x02 => "read not permitted",
+        0x03 => "write not permitted",
+        0x05 => "insufficient authentication",
+        0x06 => "request not supported",
+        0x0A => "attribute not found",
+        0x0E => "unlikely error",
+        0x0F => "insufficient encryption",
+        0x13 => "value not allowed",
+        0x80..=0x9F => "application error",
         _ => "other",
     }
 }

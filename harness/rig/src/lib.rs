@@ -14,10 +14,12 @@ mod update;
 
 use std::collections::BTreeMap;
 
-pub use central::{Advertisement, Central, CommandOutcome, DfuOutcome, LinkFailure, LinkOutcome};
+pub use central::{
+    Advertisement, Central, CommandOutcome, DfuOutcome, GattOutcome, LinkFailure, LinkOutcome,
+};
 pub use console::Console;
 pub use error::{RigError, RigErrorKind};
-pub use hil_scenario::DeviceCommand;
+pub use hil_scenario::{DeviceCommand, GattRequest};
 pub use power::{PowerSupply, Readback};
 pub use switch::{Attenuator, Probe, Relay};
 pub use update::{Progress, Updater};

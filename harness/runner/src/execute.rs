@@ -23,6 +23,7 @@ use crate::snapshot::{self, SnapshotMode};
 use crate::trace::recovery_trace;
 
 mod dfu;
+mod gatt;
 
 /// The app's pause between pairing attempts.
 const RETRY_BACKOFF: Duration = Duration::from_secs(5);
@@ -560,6 +561,26 @@ impl Executor<'_> {
             } => {
                 self.dfu(central, device, image, interrupt.as_ref(), *expect, *within)
                     .await
+            }
+            Action::Gatt {
+                central,
+                device,
+                request,
+                expect,
+                value,
+                errors,
+                within,
+            } => {
+                self.gatt(gatt::GattStep {
+                    central,
+                    device,
+                    request,
+                    expect: *expect,
+                    value: value.as_deref(),
+                    errors,
+                    within: *within,
+                })
+                .await
             }
             Action::Flash { device, image } => {
                 let probe = self.rig.probes.get_mut(device).ok_or_else(|| {

@@ -6,6 +6,7 @@
 mod cell;
 mod diagnostic;
 mod duration;
+mod gatt;
 mod plan;
 mod profile;
 mod quarantine;
@@ -17,6 +18,7 @@ mod shell;
 pub use cell::Cell;
 pub use diagnostic::{ConfigError, ConfigErrors, FileError, Located, SourceFile};
 pub use duration::HumanDuration;
+pub use gatt::{Characteristic, Gatt, GattOp, GattRequest, hex};
 pub use plan::{
     Action, DfuInterrupt, Image, Limit, Plan, PlanError, PlannedStep, PowerSetting, ProbeOp,
     Scenario, Setpoint,

@@ -11,11 +11,13 @@ use regex::Regex;
 use serde::Serialize;
 use toml::Spanned;
 
+mod gatt_steps;
 mod probe_steps;
 
 pub use probe_steps::ProbeOp;
 
 use crate::diagnostic::{ConfigError, ConfigErrors, Problems, SourceFile};
+use crate::gatt::GattRequest;
 use crate::profile::{Profile, Transport, list_or_none};
 use crate::rig::Driver;
 use crate::rig_plan::{Device, Rig};
@@ -201,6 +203,20 @@ pub enum Action {
         device: String,
         send: DeviceCommand,
         expect: Expect,
+        #[serde(with = "secs")]
+        within: Duration,
+    },
+    /// A GATT exchange with a bonded device.
+    Gatt {
+        central: String,
+        device: String,
+        request: GattRequest,
+        /// A write expects to be accepted (`ok`) or refused with an ATT error (`fail`).
+        expect: Expect,
+        /// The value a read must return, or a subscription must be notified.
+        value: Option<Vec<u8>>,
+        /// The firmware's names for its ATT application errors, for reports.
+        errors: BTreeMap<String, u8>,
         #[serde(with = "secs")]
         within: Duration,
     },
@@ -734,6 +750,9 @@ impl Scenario {
             Step::Halt(p) => self.probe_step(p, ProbeOp::Halt, rig, findings),
             Step::Erase(p) => self.probe_step(p, ProbeOp::Erase, rig, findings),
             Step::Rtt(r) => self.rtt_step(r, rig, findings),
+            Step::GattRead(r) => self.gatt_read_step(r, rig, findings),
+            Step::GattWrite(w) => self.gatt_write_step(w, rig, findings),
+            Step::Subscribe(s) => self.subscribe_step(s, rig, findings),
             other => self.resolve_action(other, rig, findings.problems),
         }
     }
@@ -872,8 +891,11 @@ impl Scenario {
             | Step::Reset(_)
             | Step::Halt(_)
             | Step::Erase(_)
-            | Step::Rtt(_) => {
-                unreachable!("link and probe steps are resolved by `resolve`")
+            | Step::Rtt(_)
+            | Step::GattRead(_)
+            | Step::GattWrite(_)
+            | Step::Subscribe(_) => {
+                unreachable!("link, probe and GATT steps are resolved by `resolve`")
             }
             Step::Dfu(d) => {
                 let central = self.central(&d.central, rig, problems);
@@ -1238,6 +1260,35 @@ impl fmt::Display for Action {
                 "{central} holds a connection to {device} for {}",
                 humantime::format_duration(*duration)
             ),
+            Action::Gatt {
+                central,
+                device,
+                request,
+                expect,
+                value,
+                ..
+            } => {
+                let c = request.characteristic();
+                match request {
+                    GattRequest::Read(_) => write!(f, "{central} reads {device} {}", c.name)?,
+                    GattRequest::Write { value, .. } => write!(
+                        f,
+                        "{central} writes {device} {} = {}, expect {expect:?}",
+                        c.name,
+                        c.describe(value)
+                    )?,
+                    GattRequest::Subscribe { write, .. } => {
+                        write!(f, "{central} subscribes to {device} {}", c.name)?;
+                        if let Some((written, bytes)) = write {
+                            write!(f, ", writes {} = {}", written.name, written.describe(bytes))?;
+                        }
+                    }
+                }
+                match value {
+                    Some(v) => write!(f, ", expect {}", c.describe(v)),
+                    None => Ok(()),
+                }
+            }
             Action::Flash { device, image } => {
                 write!(
                     f,
@@ -1323,6 +1374,7 @@ fn beyond_central(rig: &Rig, action: &Action) -> Option<String> {
         Action::Command { central, .. } => (central, "application commands", Driver::links_only),
         Action::Dfu { central, .. } => (central, "firmware updates", Driver::links_only),
         Action::Soak { central, .. } => (central, "soaks", Driver::links_only),
+        Action::Gatt { central, .. } => (central, "GATT", |d: Driver| !d.has_gatt_client()),
         Action::StopAnswering { central, .. } => (
             central,
             "`stop_answering` (the host's controller keeps answering)",

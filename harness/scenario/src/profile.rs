@@ -13,6 +13,7 @@ use toml::Spanned;
 
 use crate::diagnostic::{ConfigError, ConfigErrors, Problems, SourceFile};
 use crate::duration::HumanDuration;
+use crate::gatt::{Gatt, GattFile};
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -30,6 +31,9 @@ struct ProfileFile {
     signed_image: Option<String>,
     #[serde(default)]
     behaviour: Behaviour,
+    /// The firmware's GATT server, as a companion app sees it.
+    #[serde(default)]
+    gatt: GattFile,
 }
 
 #[derive(Debug, Deserialize)]
@@ -207,6 +211,8 @@ pub struct Profile {
     pub version: String,
     pub transports: Vec<Transport>,
     pub behaviour: Behaviour,
+    /// The characteristics a companion app reads, writes and subscribes to.
+    pub gatt: Gatt,
     /// The build artefact a real probe flashes, if the profile names one.
     pub image: Option<PathBuf>,
     /// The build's signed MCUboot image, if the profile names one.
@@ -253,7 +259,10 @@ pub struct Recognised {
 impl Profile {
     pub fn load(path: &Path) -> Result<Profile, ConfigErrors> {
         let source = SourceFile::read(path)?;
-        let file: ProfileFile = source.parse()?;
+        let mut file: ProfileFile = source.parse()?;
+        let mut problems = Problems::default();
+        let gatt = Gatt::load(std::mem::take(&mut file.gatt), &source, &mut problems);
+        problems.finish(())?;
         let rules_path = path
             .parent()
             .unwrap_or(Path::new("."))
@@ -282,6 +291,7 @@ impl Profile {
             transports: file.transports,
             signed_image: file.signed_image.map(|image| base.join(image)),
             behaviour: file.behaviour,
+            gatt,
             image: file.image.map(|image| base.join(image.into_inner())),
             rules,
             rule_set,
@@ -430,6 +440,7 @@ mod tests {
             version: "1".into(),
             transports: vec![],
             behaviour: Behaviour::default(),
+            gatt: Gatt::default(),
             image: None,
             signed_image: None,
             rules: Arc::new([]),

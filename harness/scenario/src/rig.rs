@@ -303,9 +303,16 @@ impl Driver {
     }
 
     /// A central that scans, pairs and connects but has no application layer: no commands,
-    /// firmware updates or soaks (a shell dongle; the host's BlueZ, until GATT commands exist).
+    /// firmware updates or soaks (a shell dongle; the host's BlueZ, which reaches the firmware's
+    /// characteristics only through GATT steps).
     pub fn links_only(self) -> bool {
         matches!(self, Driver::BtShellDongle | Driver::Bluez)
+    }
+
+    /// A central that reads, writes and subscribes to characteristics (GATT steps): a phone, or
+    /// the host's BlueZ. The shell dialect has no GATT commands in its profile yet.
+    pub fn has_gatt_client(self) -> bool {
+        matches!(self, Driver::VirtualCentral | Driver::Bluez)
     }
 
     /// A central whose controller keeps answering the link while its app is silent (a host's

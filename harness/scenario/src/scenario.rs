@@ -124,6 +124,60 @@ pub enum Step {
     Soak(SoakStep),
     /// Listen for advertisements and expect to hear a device (or not); its RSSI is measured.
     Scan(ScanStep),
+    /// Read a characteristic of a bonded device's GATT server (from its firmware profile).
+    GattRead(GattReadStep),
+    /// Write a characteristic, with response: accepted, or refused with an ATT error.
+    GattWrite(GattWriteStep),
+    /// Enable a characteristic's notifications, optionally write another (the app's command
+    /// flow), and listen for a notified value.
+    Subscribe(SubscribeStep),
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GattReadStep {
+    pub central: Spanned<String>,
+    pub device: Spanned<String>,
+    pub characteristic: Spanned<String>,
+    /// The value the read must return: a name from the profile, or hex bytes.
+    pub expect: Option<Spanned<String>>,
+    pub within: Option<HumanDuration>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GattWriteStep {
+    pub central: Spanned<String>,
+    pub device: Spanned<String>,
+    pub characteristic: Spanned<String>,
+    /// A name from the profile, or hex bytes.
+    pub value: Spanned<String>,
+    #[serde(default = "expect_ok")]
+    pub expect: Expect,
+    pub within: Option<HumanDuration>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SubscribeStep {
+    pub central: Spanned<String>,
+    pub device: Spanned<String>,
+    pub characteristic: Spanned<String>,
+    /// Written once notifications are on.
+    pub write: Option<GattValue>,
+    /// The value that must be notified; without it, every notification within the window is
+    /// recorded and none is required.
+    pub expect: Option<Spanned<String>>,
+    /// How long to listen (default 10 s).
+    pub within: Option<HumanDuration>,
+}
+
+/// A value for a characteristic.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GattValue {
+    pub characteristic: Spanned<String>,
+    pub value: Spanned<String>,
 }
 
 #[derive(Debug, Deserialize)]

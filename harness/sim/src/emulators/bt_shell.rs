@@ -247,6 +247,10 @@ impl BtShell {
             LinkOutcome::Failed(LinkFailure::Disconnected(reason)) => {
                 self.pending.push(gone(reason));
             }
+            // Links end in ATT errors only over GATT, which this dialect does not speak.
+            LinkOutcome::Failed(LinkFailure::Att(_)) => {
+                self.pending.push(gone(REMOTE_USER_TERMINATED));
+            }
             LinkOutcome::Failed(LinkFailure::NotFound | LinkFailure::AdapterOff) => {
                 self.pending.push(gone(FAILED_TO_ESTABLISH));
             }

@@ -97,7 +97,9 @@ fn link_error(outcome: LinkOutcome) -> Result<(), BluezError> {
         LinkFailure::Disconnected(0x3E) | LinkFailure::NotFound => {
             failed("le-connection-abort-by-local")
         }
-        LinkFailure::Disconnected(_) | LinkFailure::NotBonded => failed("le-connection-unknown"),
+        LinkFailure::Disconnected(_) | LinkFailure::NotBonded | LinkFailure::Att(_) => {
+            failed("le-connection-unknown")
+        }
         LinkFailure::Smp(_) => (
             "org.bluez.Error.AuthenticationFailed",
             "Authentication Failed".into(),
