@@ -261,7 +261,7 @@ pub fn hex(bytes: &[u8]) -> String {
 /// `01`, `0x01`, `01ff` (even length, at least one byte).
 fn parse_hex(text: &str) -> Option<Vec<u8>> {
     let digits = text.strip_prefix("0x").unwrap_or(text);
-    if digits.is_empty() || digits.len() % 2 != 0 {
+    if digits.is_empty() || !digits.len().is_multiple_of(2) {
         return None;
     }
     (0..digits.len())

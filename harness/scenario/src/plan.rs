@@ -210,7 +210,7 @@ pub enum Action {
     Gatt {
         central: String,
         device: String,
-        request: GattRequest,
+        request: Box<GattRequest>,
         /// A write expects to be accepted (`ok`) or refused with an ATT error (`fail`).
         expect: Expect,
         /// The value a read must return, or a subscription must be notified.
@@ -1269,7 +1269,7 @@ impl fmt::Display for Action {
                 ..
             } => {
                 let c = request.characteristic();
-                match request {
+                match &**request {
                     GattRequest::Read(_) => write!(f, "{central} reads {device} {}", c.name)?,
                     GattRequest::Write { value, .. } => write!(
                         f,

@@ -35,7 +35,7 @@ impl Scenario {
             central,
             device: device.name.clone(),
             errors: device.profile.gatt.errors.clone(),
-            request: GattRequest::Read(characteristic),
+            request: Box::new(GattRequest::Read(characteristic)),
             expect: Expect::Ok,
             value: expect,
             within: r.within.map_or(DEFAULT_GATT_WITHIN, |w| w.0),
@@ -56,10 +56,10 @@ impl Scenario {
             central,
             device: device.name.clone(),
             errors: device.profile.gatt.errors.clone(),
-            request: GattRequest::Write {
+            request: Box::new(GattRequest::Write {
                 characteristic,
                 value,
-            },
+            }),
             expect: w.expect,
             value: None,
             within: w.within.map_or(DEFAULT_GATT_WITHIN, |w| w.0),
@@ -98,12 +98,12 @@ impl Scenario {
             device: device.name.clone(),
             errors: device.profile.gatt.errors.clone(),
             value: until.clone(),
-            request: GattRequest::Subscribe {
+            request: Box::new(GattRequest::Subscribe {
                 characteristic,
                 write,
                 until,
                 window,
-            },
+            }),
             expect: Expect::Ok,
             // Connecting and writing come on top of the listening window.
             within: window + DEFAULT_GATT_WITHIN,
