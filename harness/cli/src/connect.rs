@@ -28,6 +28,7 @@ pub fn connect(rig: &Rig, seed: u64) -> hil_rig::Rig {
         mut emulators,
         mut smp,
         mut uarts,
+        ..
     } = hil_sim::start_world(rig, seed);
     for instrument in rig.instruments.values().filter(|i| !i.driver.is_virtual()) {
         let name = instrument.name.clone();

@@ -45,6 +45,7 @@ pub fn serve(path: &Path, seed: u64) -> u8 {
             emulators,
             smp,
             uarts,
+            ..
         } = hil_sim::start_world(&rig, seed);
         // One line per pty: what it is, and where. A device's MCUmgr UART takes
         // `mcumgr --conntype serial --connstring dev=<pty>`; its console UART, any terminal.

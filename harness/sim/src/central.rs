@@ -5,16 +5,19 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use hil_rig::time::{sleep, timeout};
+use hil_rig::time::{Instant, sleep, timeout, timeout_at};
 use hil_rig::{
-    Advertisement, Central, CommandOutcome, DeviceCommand, DfuOutcome, LinkFailure, LinkOutcome,
-    RigError,
+    Advertisement, Central, CommandOutcome, DeviceCommand, DfuOutcome, GattOutcome, GattRequest,
+    LinkFailure, LinkOutcome, RigError,
 };
 use hil_scenario::Image;
 use tokio::sync::{mpsc, oneshot, watch};
 
 use crate::bonds::Key;
-use crate::device::{Advert, LinkRequest, Peer, Role};
+use crate::device::{
+    Advert, AttAnswer, AttExchange, AttOp, AttResult, GattServerLink, LinkRequest, Notification,
+    Peer, Role,
+};
 use crate::radio::{RadioPath, SUPERVISION_TIMEOUT};
 
 /// How long one scan looks for the device before the app reports "not found".
@@ -185,7 +188,145 @@ impl VirtualCentral {
     }
 }
 
-const LINK_TIMED_OUT: LinkOutcome = LinkOutcome::Failed(LinkFailure::Disconnected(0x08));
+impl VirtualCentral {
+    /// Connects to a bonded device and encrypts the link with the bond, then holds the connection
+    /// open for ATT exchanges until the returned link is dropped (BlueZ's Connect … Disconnect).
+    pub async fn open_gatt(
+        &mut self,
+        device: &str,
+        deadline: Duration,
+    ) -> Result<Result<GattLink, LinkFailure>, RigError> {
+        let Some(key) = self.bonds.get(device).copied() else {
+            return Ok(Err(LinkFailure::NotBonded));
+        };
+        if let Err(failure) = self.reach(device, deadline).await? {
+            return Ok(Err(failure));
+        }
+        let (exchanges, served) = mpsc::channel(1);
+        let (notify, notifications) = mpsc::unbounded_channel();
+        let link = GattServerLink {
+            exchanges: served,
+            notifications: notify,
+        };
+        let peer = self.peer();
+        let outcome = self
+            .request(
+                device,
+                |reply| LinkRequest::Gatt {
+                    peer,
+                    key,
+                    link,
+                    reply,
+                },
+                LINK_TIMED_OUT,
+            )
+            .await?;
+        Ok(match outcome {
+            LinkOutcome::Bonded => Ok(GattLink {
+                exchanges,
+                notifications,
+            }),
+            LinkOutcome::Failed(failure) => Err(failure),
+        })
+    }
+}
+
+/// An open, encrypted GATT connection to a device; dropping it disconnects without waiting.
+pub struct GattLink {
+    exchanges: mpsc::Sender<AttExchange>,
+    notifications: mpsc::UnboundedReceiver<Notification>,
+}
+
+impl GattLink {
+    /// One ATT operation; a device that went away times the link out.
+    pub async fn exchange(&self, op: AttOp) -> AttResult {
+        let (reply, answer) = oneshot::channel();
+        let sent = self.exchanges.send(AttExchange { op, reply }).await;
+        match (sent, answer.await) {
+            (Ok(()), Ok(answer)) => answer,
+            _ => {
+                sleep(SUPERVISION_TIMEOUT).await;
+                Err(LinkFailure::Disconnected(CONNECTION_TIMEOUT))
+            }
+        }
+    }
+
+    /// Disconnects, and returns once the device has seen the link end.
+    pub async fn close(self) {
+        let GattLink {
+            exchanges,
+            mut notifications,
+        } = self;
+        drop(exchanges);
+        // The device lets go of its end as it ends the link.
+        while notifications.recv().await.is_some() {}
+    }
+
+    /// Notifications since the last look.
+    pub fn notified(&mut self) -> Vec<Notification> {
+        std::iter::from_fn(|| self.notifications.try_recv().ok()).collect()
+    }
+
+    /// A GATT step's exchange, as a companion app makes it on this connection.
+    pub async fn run(&mut self, request: &GattRequest) -> GattOutcome {
+        let failed = GattOutcome::Failed;
+        match request {
+            GattRequest::Read(c) => match self.exchange(AttOp::Read(c.clone())).await {
+                Ok(AttAnswer::Value(value)) => GattOutcome::Read(value),
+                Ok(_) => GattOutcome::Read(Vec::new()),
+                Err(failure) => failed(failure),
+            },
+            GattRequest::Write {
+                characteristic,
+                value,
+            } => {
+                let op = AttOp::Write(characteristic.clone(), value.clone());
+                match self.exchange(op).await {
+                    Ok(_) => GattOutcome::Written,
+                    Err(failure) => failed(failure),
+                }
+            }
+            GattRequest::Subscribe {
+                characteristic,
+                write,
+                until,
+                window,
+            } => {
+                if let Err(failure) = self
+                    .exchange(AttOp::Subscribe(characteristic.clone()))
+                    .await
+                {
+                    return failed(failure);
+                }
+                if let Some((written, value)) = write {
+                    let op = AttOp::Write(written.clone(), value.clone());
+                    if let Err(failure) = self.exchange(op).await {
+                        return failed(failure);
+                    }
+                }
+                // Listen until the awaited value comes or the window closes.
+                let end = Instant::now() + *window;
+                let mut notified = Vec::new();
+                while !until
+                    .as_ref()
+                    .is_some_and(|wanted| notified.contains(wanted))
+                {
+                    match timeout_at(end, self.notifications.recv()).await {
+                        Ok(Some(n)) if n.uuid == characteristic.uuid => notified.push(n.value),
+                        Ok(Some(_)) => {}
+                        // The window closed, or the device dropped the connection.
+                        Ok(None) | Err(_) => break,
+                    }
+                }
+                GattOutcome::Notified(notified)
+            }
+        }
+    }
+}
+
+const CONNECTION_TIMEOUT: u8 = 0x08;
+const LINK_TIMED_OUT: LinkOutcome =
+    LinkOutcome::Failed(LinkFailure::Disconnected(CONNECTION_TIMEOUT));
 
 #[async_trait]
 impl Central for VirtualCentral {
@@ -329,6 +470,22 @@ impl Central for VirtualCentral {
             self.exported_codes.insert(device.to_string(), returned);
         }
         Ok(outcome)
+    }
+
+    async fn gatt(
+        &mut self,
+        device: &str,
+        request: &GattRequest,
+        deadline: Duration,
+    ) -> Result<GattOutcome, RigError> {
+        Ok(match self.open_gatt(device, deadline).await? {
+            Ok(mut link) => {
+                let outcome = link.run(request).await;
+                link.close().await;
+                outcome
+            }
+            Err(failure) => GattOutcome::Failed(failure),
+        })
     }
 
     async fn dfu(

@@ -19,7 +19,8 @@ use std::collections::BTreeMap;
 use hil_scenario::{ConsolePort, Driver};
 use tokio::sync::{mpsc, oneshot, watch};
 
-use crate::central::{DeviceLink, VirtualCentral};
+use crate::central::DeviceLink;
+pub use crate::central::{GattLink, VirtualCentral};
 use crate::console::VirtualConsole;
 use crate::device::{Advert, Device, DeviceIo, McuMgrPort, PeerLink, Role, Sniffer, Supply};
 use crate::device_central::{DeviceCentral, VirtualNfcCloner};
@@ -42,6 +43,18 @@ pub struct World {
     /// By device name: the logs of devices with `console = { emulated = true }` on ptys, for the
     /// real console driver to read.
     pub uarts: BTreeMap<String, std::io::Result<Uart>>,
+    /// What a new phone needs to reach the devices: their radio links and the radio path.
+    links: BTreeMap<String, DeviceLink>,
+    radio: RadioPath,
+    seed: u64,
+}
+
+impl World {
+    /// Another phone of this world, for an emulator to put in front of it (its address is the
+    /// one a rig central called `name` has).
+    pub fn virtual_phone(&self, name: &str) -> VirtualCentral {
+        virtual_central(name, Role::Phone, &self.links, &self.radio, self.seed)
+    }
 }
 
 /// Builds the virtual rig for a resolved rig file and starts its devices. Must be called inside a
@@ -167,7 +180,7 @@ pub fn start_world(rig: &hil_scenario::Rig, seed: u64) -> World {
         let name = instrument.name.clone();
         if instrument.emulated && instrument.driver == Driver::Bluez {
             // BlueZ on a private D-Bus bus, its radio a virtual phone of its own.
-            let phone = Box::new(virtual_central(&name, Role::Phone, &links, &radio, seed));
+            let phone = virtual_central(&name, Role::Phone, &links, &radio, seed);
             let adapter = instrument.adapter.as_deref();
             let adapter = adapter.unwrap_or(hil_rig::drivers::bluez::DEFAULT_ADAPTER);
             match BluezEmulator::on_private_bus(adapter, phone) {
@@ -193,7 +206,7 @@ pub fn start_world(rig: &hil_scenario::Rig, seed: u64) -> World {
             let emulator = if instrument.driver == Driver::BtShellDongle {
                 // The dongle's radio is a phone of the world's.
                 let phone = virtual_central(&name, Role::Phone, &links, &radio, seed);
-                Emulator::start_central(Box::new(phone), tokio::runtime::Handle::current())
+                Emulator::start_central(phone, tokio::runtime::Handle::current())
             } else {
                 Emulator::start_wired(instrument.driver, wiring).and_then(|e| {
                     e.ok_or_else(|| std::io::Error::other("no emulator for this driver"))
@@ -264,6 +277,9 @@ pub fn start_world(rig: &hil_scenario::Rig, seed: u64) -> World {
         emulators,
         smp,
         uarts,
+        links,
+        radio,
+        seed,
     }
 }
 

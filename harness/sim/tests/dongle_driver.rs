@@ -45,9 +45,10 @@ impl Bench {
         let runtime = world_runtime.handle().clone();
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
         std::thread::spawn(move || world_runtime.block_on(stopped));
-        let mut world = runtime.block_on(async { hil_sim::start(&rig, 1) });
-        let phone = world.centrals.remove("phone").expect("the rig has a phone");
+        let world = runtime.block_on(async { hil_sim::start_world(&rig, 1) });
+        let phone = world.virtual_phone("phone");
         let emulator = Emulator::start_central(phone, runtime.clone()).unwrap();
+        let world = world.rig;
         let transport = SerialTransport::open(emulator.port(), 115_200).unwrap();
         let reach = [
             ("ring".to_string(), Reach::Name("ring".into())),

@@ -8,7 +8,7 @@ use std::io::{BufRead, BufReader};
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 
-use hil_rig::Central;
+use hil_sim::VirtualCentral;
 use hil_sim::emulators::BluezEmulator;
 use tokio::runtime::Handle;
 use tokio::sync::oneshot;
@@ -150,31 +150,40 @@ pub fn in_child(name: &str, bus: &Bus) {
 /// The virtual rig's world on a wall-clock runtime of its own thread; runs until dropped.
 pub struct World {
     pub handle: Handle,
-    pub phone: Option<Box<dyn Central>>,
+    pub phone: Option<VirtualCentral>,
     _stop: oneshot::Sender<()>,
 }
 
+/// The virtual rig's devices' supply channels, volts and current limits (the lock's motor starts
+/// at over an ampere).
+pub const RING: (u8, f64, f64) = (1, 4.0, 0.5);
+pub const LOCK: (u8, f64, f64) = (2, 6.0, 2.0);
+
 impl World {
-    pub fn start(rig: &Path) -> World {
+    /// Starts the world and powers these devices, so there is something to hear.
+    pub fn start(rig: &Path, powered: &[(u8, f64, f64)]) -> World {
         let rig = hil_scenario::Rig::load(rig).expect("the rig loads");
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
             .unwrap();
-        let mut world = runtime.block_on(async { hil_sim::start(&rig, 1) });
-        let phone = world.centrals.remove("phone");
+        let world = runtime.block_on(async { hil_sim::start_world(&rig, 1) });
+        let phone = Some(world.virtual_phone("phone"));
+        let mut world = world.rig;
         let handle = runtime.handle().clone();
         let (stop, stopped) = oneshot::channel::<()>();
+        let powered = powered.to_vec();
         std::thread::spawn(move || {
             runtime.block_on(async move {
-                // Powers the ring so there is something to hear.
                 let psu = world.power.get_mut("psu").unwrap();
-                let ring = hil_scenario::Setpoint {
-                    volts: 4.0,
-                    amps: 0.5,
-                    series_ohms: None,
-                };
-                psu.apply(1, ring).await.unwrap();
+                for (channel, volts, amps) in powered {
+                    let setpoint = hil_scenario::Setpoint {
+                        volts,
+                        amps,
+                        series_ohms: None,
+                    };
+                    psu.apply(channel, setpoint).await.unwrap();
+                }
                 let _ = stopped.await;
                 drop(world);
             })
@@ -189,12 +198,12 @@ impl World {
 
 /// The emulated BlueZ on `bus`, over the virtual phone of the rig at `rig` (ring powered).
 pub fn emulate(bus: &Bus, rig: &Path) -> (BluezEmulator, World) {
-    emulate_at(&bus.address, rig)
+    emulate_at(&bus.address, rig, &[RING])
 }
 
-/// The same on the bus at `address`.
-pub fn emulate_at(address: &str, rig: &Path) -> (BluezEmulator, World) {
-    let mut world = World::start(rig);
+/// The same on the bus at `address`, with these devices powered.
+pub fn emulate_at(address: &str, rig: &Path, powered: &[(u8, f64, f64)]) -> (BluezEmulator, World) {
+    let mut world = World::start(rig, powered);
     let phone = world.phone.take().expect("the rig has a virtual `phone`");
     let emulator =
         BluezEmulator::start(address, "hci0", phone, &world.handle).expect("BlueZ starts");

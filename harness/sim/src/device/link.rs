@@ -91,6 +91,20 @@ impl Device {
                 stop_at,
                 reply,
             } => self.upload(&peer, image, stop_at, reply).await?,
+            LinkRequest::Gatt {
+                peer,
+                key,
+                link,
+                reply,
+            } => {
+                self.accept_connection(&peer);
+                let outcome = self.secure(&peer, key);
+                let _ = reply.send(outcome.clone());
+                if outcome == LinkOutcome::Bonded {
+                    self.serve_gatt(&peer, link).await?;
+                }
+                self.end_link(outcome);
+            }
             LinkRequest::Soak {
                 peer,
                 key,

@@ -13,8 +13,10 @@ impl Device {
         }
         let interrupted = std::mem::take(&mut self.retained.actuating);
         if interrupted && !self.profile.behaviour.resense_bolt_after_reset {
+            self.bolt_known = false;
             self.log("wrn", "bolt", "position unknown");
         } else {
+            self.bolt_known = true;
             self.log("inf", "bolt", &format!("{} (sensed)", bolt_name(self.bolt)));
         }
         self.log_codes();
@@ -122,12 +124,13 @@ impl Device {
         }
         self.retained.actuating = false;
         self.bolt = target;
+        self.bolt_known = true;
         self.log("inf", "bolt", bolt_name(target));
         Ok(())
     }
 }
 
-fn bolt_name(bolt: Bolt) -> &'static str {
+pub(super) fn bolt_name(bolt: Bolt) -> &'static str {
     match bolt {
         Bolt::Locked => "locked",
         Bolt::Unlocked => "unlocked",

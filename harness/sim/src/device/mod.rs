@@ -5,12 +5,14 @@
 
 mod button;
 mod dfu;
+mod gatt;
 mod initiate;
 mod link;
 mod lock;
 mod mcumgr;
 mod nfc;
 
+pub use gatt::{AttAnswer, AttExchange, AttOp, AttResult, GattServerLink, Notification};
 pub use initiate::{Initiate, InitiateOp, PeerLink};
 pub use mcumgr::{McuMgrCall, McuMgrPort, McuMgrRequest, McuMgrResponse, SlotState};
 pub use nfc::{NfcTap, Sniffer};
@@ -118,6 +120,14 @@ pub enum LinkRequest {
         image: Arc<Profile>,
         stop_at: Option<u8>,
         reply: oneshot::Sender<hil_rig::DfuOutcome>,
+    },
+    /// Reconnect with `key` and, once the link is encrypted (`reply`), serve ATT exchanges on it
+    /// until the central closes it.
+    Gatt {
+        peer: Peer,
+        key: Key,
+        link: GattServerLink,
+        reply: oneshot::Sender<LinkOutcome>,
     },
     /// Hold an encrypted connection for `duration` and report how often it dropped.
     Soak {
@@ -232,6 +242,9 @@ pub struct Device {
     owner: Option<Peer>,
     codes: Vec<String>,
     bolt: Bolt,
+    /// The firmware knows where the bolt is (false after a reset mid-actuation, unless it
+    /// re-senses it).
+    bolt_known: bool,
     powered_at: Instant,
     /// When the supply last went away, to tell whether retained RAM survived.
     unpowered_since: Option<Instant>,
@@ -269,6 +282,7 @@ impl Device {
             owner: None,
             codes,
             bolt: Bolt::Locked,
+            bolt_known: true,
             powered_at: Instant::now(),
             unpowered_since: None,
         }

@@ -11,10 +11,11 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use hil_rig::{Advertisement, Central, LinkFailure, LinkOutcome};
+use hil_rig::{Advertisement, LinkFailure, LinkOutcome};
 
 use super::Protocol;
 use super::backend::{Done, Job, LinkKind, Radio};
+use crate::central::VirtualCentral;
 
 const PROMPT: &str = "\x1b[1;32muart:~$ \x1b[m";
 /// The shell's colour for errors (`shell_error`), and back to normal.
@@ -67,7 +68,7 @@ pub struct BtShell {
 }
 
 impl BtShell {
-    pub fn new(backend: Box<dyn Central>, runtime: &tokio::runtime::Handle) -> Self {
+    pub fn new(backend: VirtualCentral, runtime: &tokio::runtime::Handle) -> Self {
         Self {
             radio: Radio::new(backend, runtime),
             enabled: false,
@@ -293,7 +294,8 @@ impl BtShell {
                     self.enabled = true;
                     self.pending.push("Bluetooth initialized".into());
                 }
-                Done::Powered(false) | Done::Other(Ok(())) => {}
+                // The shell makes no GATT jobs (`Done::Att`): its dialect has no `gatt` commands.
+                Done::Powered(false) | Done::Other(Ok(())) | Done::Att { .. } => {}
                 Done::Other(Err(e)) => self.pending.push(error(&e.message)),
                 Done::Link {
                     address,

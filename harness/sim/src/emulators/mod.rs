@@ -137,7 +137,7 @@ impl Emulator {
     /// `backend` (the sim's virtual phone, which reaches the simulated devices), served on
     /// `runtime`, where the world's models run.
     pub fn start_central(
-        backend: Box<dyn hil_rig::Central>,
+        backend: crate::central::VirtualCentral,
         runtime: tokio::runtime::Handle,
     ) -> io::Result<Emulator> {
         Self::spawn(Box::new(BtShell::new(backend, &runtime)), Wiring::default())

@@ -1,10 +1,11 @@
 //! A BLE central on the host's own Bluetooth adapter, through BlueZ: btleplug scans, reads what
-//! was heard and connects; the BlueZ calls btleplug lacks (Pair, RemoveDevice, Powered) go
+//! was heard, connects and makes GATT exchanges (`gatt.rs`); the BlueZ calls btleplug lacks (Pair, RemoveDevice, Powered) go
 //! straight over D-Bus (`bus.rs`). Devices are found by advertised name or address, as the rig
 //! file's `reach` says; without it a rig device `ring` is the device advertising as `ring`.
 
 mod bus;
 mod failure;
+mod gatt;
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -12,10 +13,12 @@ use std::time::Duration;
 use async_trait::async_trait;
 use btleplug::api::{Central as _, Manager as _, Peripheral as _, ScanFilter};
 use btleplug::platform::{Adapter, Manager, Peripheral};
-use hil_scenario::{DeviceCommand, Reach};
+use hil_scenario::{DeviceCommand, GattRequest, Reach};
 
 use crate::time;
-use crate::{Advertisement, Central, CommandOutcome, LinkFailure, LinkOutcome, RigError};
+use crate::{
+    Advertisement, Central, CommandOutcome, GattOutcome, LinkFailure, LinkOutcome, RigError,
+};
 
 pub use bus::Unusable;
 use bus::{Bluez, flag};
@@ -182,24 +185,53 @@ impl BluezCentral {
         Err(self.error(format!("btleplug does not know {address}")))
     }
 
-    /// Connects and encrypts with the bond BlueZ holds (Device1.Connect), then lets go.
+    /// Connects to a device BlueZ holds a bond for (Device1.Connect; BlueZ encrypts with the
+    /// bond): the connected peripheral, or why the device did not take the link.
+    async fn open(
+        &mut self,
+        found: &Found,
+        deadline: Duration,
+    ) -> Result<Result<Peripheral, LinkFailure>, RigError> {
+        let peripheral = self.peripheral(&found.address).await?;
+        match time::timeout(deadline, peripheral.connect()).await {
+            Err(_) => Ok(Err(LinkFailure::Disconnected(0x08))),
+            Ok(Ok(())) => Ok(Ok(peripheral)),
+            Ok(Err(e)) => match self.link_error(LinkError::from_btleplug(e))? {
+                LinkOutcome::Failed(failure) => Ok(Err(failure)),
+                LinkOutcome::Bonded => unreachable!("an error is never a bond"),
+            },
+        }
+    }
+
+    /// Connects and encrypts with the bond BlueZ holds, then lets go.
     async fn reconnect(
         &mut self,
         found: &Found,
         deadline: Duration,
     ) -> Result<LinkOutcome, RigError> {
-        let peripheral = self.peripheral(&found.address).await?;
-        let outcome = match time::timeout(deadline, peripheral.connect()).await {
-            Err(_) => return Ok(LinkOutcome::Failed(LinkFailure::Disconnected(0x08))),
-            Ok(result) => result,
-        };
-        match outcome {
-            Ok(()) => {
+        Ok(match self.open(found, deadline).await? {
+            Ok(peripheral) => {
                 let _ = peripheral.disconnect().await;
-                Ok(LinkOutcome::Bonded)
+                LinkOutcome::Bonded
             }
-            Err(e) => self.link_error(LinkError::from_btleplug(e)),
+            Err(failure) => LinkOutcome::Failed(failure),
+        })
+    }
+
+    /// Scans for a device BlueZ holds a bond with.
+    async fn bonded(
+        &mut self,
+        device: &str,
+        deadline: Duration,
+    ) -> Result<Result<Found, LinkFailure>, RigError> {
+        if !self.powered().await? {
+            return Ok(Err(LinkFailure::AdapterOff));
         }
+        Ok(match self.find(device, deadline).await? {
+            None => Err(LinkFailure::NotFound),
+            Some(found) if !found.paired => Err(LinkFailure::NotBonded),
+            Some(found) => Ok(found),
+        })
     }
 
     fn link_error(&self, error: LinkError) -> Result<LinkOutcome, RigError> {
@@ -290,16 +322,30 @@ impl Central for BluezCentral {
     }
 
     async fn connect(&mut self, device: &str, deadline: Duration) -> Result<LinkOutcome, RigError> {
-        if !self.powered().await? {
-            return Ok(LinkOutcome::Failed(LinkFailure::AdapterOff));
+        match self.bonded(device, deadline).await? {
+            Ok(found) => self.reconnect(&found, deadline).await,
+            Err(failure) => Ok(LinkOutcome::Failed(failure)),
         }
-        let Some(found) = self.find(device, deadline).await? else {
-            return Ok(LinkOutcome::Failed(LinkFailure::NotFound));
+    }
+
+    async fn gatt(
+        &mut self,
+        device: &str,
+        request: &GattRequest,
+        deadline: Duration,
+    ) -> Result<GattOutcome, RigError> {
+        let found = match self.bonded(device, deadline).await? {
+            Ok(found) => found,
+            Err(failure) => return Ok(GattOutcome::Failed(failure)),
         };
-        if !found.paired {
-            return Ok(LinkOutcome::Failed(LinkFailure::NotBonded));
-        }
-        self.reconnect(&found, deadline).await
+        let peripheral = match self.open(&found, deadline).await? {
+            Ok(peripheral) => peripheral,
+            Err(failure) => return Ok(GattOutcome::Failed(failure)),
+        };
+        let outcome = gatt::exchange(&peripheral, request).await;
+        // Already gone when the device dropped the link.
+        let _ = peripheral.disconnect().await;
+        outcome.map_err(|e| self.error(e))
     }
 
     async fn forget(&mut self, device: &str) -> Result<(), RigError> {
@@ -336,7 +382,8 @@ impl Central for BluezCentral {
         _deadline: Duration,
     ) -> Result<CommandOutcome, RigError> {
         Err(self.error(format!(
-            "`{command:?}` needs the device's GATT characteristics, which this driver does not write yet"
+            "`{command:?}` is the companion app's own protocol; on BlueZ, write the firmware's \
+             control characteristic with a `gatt_write` or `subscribe` step"
         )))
     }
 }

@@ -6,6 +6,7 @@
 //! `pair` and `connect`, failures coming back as the D-Bus errors BlueZ returns; RemoveDevice is
 //! `forget`, Powered is `set_adapter_power`. The emulator runs on its own thread on the wall clock.
 
+mod gatt;
 mod objects;
 mod radio;
 
@@ -20,9 +21,9 @@ use dbus::blocking::stdintf::org_freedesktop_dbus::RequestNameReply;
 use dbus::channel::{MatchingReceiver, Sender, Token};
 use dbus::message::MatchRule;
 use dbus_crossroads::{Crossroads, IfaceToken};
-use hil_rig::Central;
 use tokio::runtime::Handle;
 
+use crate::central::VirtualCentral;
 use crate::emulators::backend::Radio;
 use objects::{Adapter, DEVICE1, Device, changed, device_path};
 use radio::SharedRadio;
@@ -51,7 +52,7 @@ impl BluezEmulator {
     /// For an emulated rig: BlueZ with `adapter` on the bus `DBUS_SYSTEM_BUS_ADDRESS` names, which
     /// must be set (a private bus: the real system bus's BlueZ is not to be taken over), over
     /// `central` on the current tokio runtime.
-    pub fn on_private_bus(adapter: &str, central: Box<dyn Central>) -> Result<Self, String> {
+    pub fn on_private_bus(adapter: &str, central: VirtualCentral) -> Result<Self, String> {
         let address = std::env::var(PRIVATE_BUS_ENV).map_err(|_| {
             format!(
                 "an emulated BlueZ needs a private D-Bus bus: start one with `dbus-daemon \
@@ -67,7 +68,7 @@ impl BluezEmulator {
     pub fn start(
         bus_address: &str,
         adapter: &str,
-        central: Box<dyn Central>,
+        central: VirtualCentral,
         handle: &Handle,
     ) -> Result<Self, dbus::Error> {
         let connection = Arc::new(SyncConnection::new_address(bus_address)?);
@@ -79,8 +80,9 @@ impl BluezEmulator {
         cr.set_object_manager_support(Some(connection.clone()));
         let manager = cr.object_manager();
         cr.insert("/", &[manager], ());
+        let gatt_ifaces = gatt::register(&mut cr, &radio);
         let adapter_iface = objects::register_adapter(&mut cr, radio.clone());
-        let device_iface = objects::register_device(&mut cr, radio.clone());
+        let device_iface = objects::register_device(&mut cr, radio.clone(), gatt_ifaces);
         let adapter = dbus::Path::from(format!("/org/bluez/{adapter}"));
         cr.insert(
             adapter.clone(),
@@ -225,7 +227,9 @@ impl Bluez {
         let mut cr = self.cr.lock().unwrap_or_else(PoisonError::into_inner);
         // Devices forgotten meanwhile are gone already; removing them again does nothing.
         for device in std::mem::take(&mut self.heard) {
-            cr.remove::<Device>(&device);
+            if let Some(removed) = cr.remove::<Device>(&device) {
+                removed.gatt_objects.remove(&mut cr);
+            }
         }
         cr.remove::<Adapter>(&self.adapter);
     }

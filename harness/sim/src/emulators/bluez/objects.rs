@@ -9,6 +9,7 @@ use dbus::message::SignalArgs;
 use dbus_crossroads::{Crossroads, IfaceBuilder, IfaceToken};
 use hil_rig::Advertisement;
 
+use super::gatt::{GattIfaces, GattObjects};
 use super::radio::{BluezError, SharedRadio, not_ready};
 use crate::emulators::backend::LinkKind;
 
@@ -30,6 +31,8 @@ pub struct Device {
     pub rssi: i16,
     pub paired: bool,
     pub connected: bool,
+    /// Its GATT database, discovered on the first connection and cached.
+    pub gatt_objects: GattObjects,
 }
 
 impl Device {
@@ -42,6 +45,7 @@ impl Device {
             rssi: advert.rssi_dbm.round() as i16,
             paired: false,
             connected: false,
+            gatt_objects: GattObjects::default(),
         }
     }
 }
@@ -157,14 +161,20 @@ pub fn register_adapter(cr: &mut Crossroads, radio: SharedRadio) -> IfaceToken<A
                     )));
                 }
                 radio.forget(&known.device).map_err(method_err)?;
-                cr.remove::<Device>(&device);
+                if let Some(removed) = cr.remove::<Device>(&device) {
+                    removed.gatt_objects.remove(cr);
+                }
                 Ok(())
             },
         );
     })
 }
 
-pub fn register_device(cr: &mut Crossroads, radio: SharedRadio) -> IfaceToken<Device> {
+pub fn register_device(
+    cr: &mut Crossroads,
+    radio: SharedRadio,
+    gatt: GattIfaces,
+) -> IfaceToken<Device> {
     cr.register(DEVICE1, move |b: &mut IfaceBuilder<Device>| {
         b.property("Address").get(|_, d| Ok(d.address.clone()));
         b.property("AddressType")
@@ -195,25 +205,37 @@ pub fn register_device(cr: &mut Crossroads, radio: SharedRadio) -> IfaceToken<De
             linked(ctx, cr, true);
             Ok(())
         });
-        let connect = radio;
+        let connect = radio.clone();
         b.method_with_cr("Connect", (), (), move |ctx, cr, ()| {
             let device = link_target(ctx, cr)?;
             if device.connected {
                 return Ok(());
             }
+            // The connection stays up for GATT until Disconnect.
+            let name = device.device.clone();
+            let discover = device.gatt_objects.is_empty();
             connect
-                .link(&device.device, &device.address, LinkKind::Reconnect)
+                .link(&name, &device.address, LinkKind::Hold)
                 .map_err(method_err)?;
+            if discover {
+                let found = connect.discover(&name).map_err(method_err)?;
+                let objects = gatt.export(cr, ctx.path(), &found);
+                if let Some(device) = cr.data_mut::<Device>(ctx.path()) {
+                    device.gatt_objects = objects;
+                }
+            }
             linked(ctx, cr, false);
             Ok(())
         });
-        b.method("Disconnect", (), (), |ctx, d, ()| {
+        let disconnect = radio;
+        b.method("Disconnect", (), (), move |ctx, d, ()| {
             if !d.connected {
                 return Err(MethodErr::from((
                     "org.bluez.Error.NotConnected",
                     "Not Connected",
                 )));
             }
+            disconnect.close(&d.device);
             d.connected = false;
             let props: Vec<(&str, Box<dyn RefArg>)> = vec![
                 ("ServicesResolved", Box::new(false)),

@@ -6,6 +6,9 @@ use std::time::Duration;
 
 use hil_rig::{Advertisement, LinkFailure, LinkOutcome, RigError};
 
+use hil_scenario::Characteristic;
+
+use crate::device::{AttAnswer, AttOp, AttResult, Notification};
 use crate::emulators::backend::{Done, Job, LinkKind, Radio};
 
 /// A D-Bus error as BlueZ sends it: name and message.
@@ -38,6 +41,37 @@ impl SharedRadio {
             Done::Link { outcome, .. } => link_error(outcome.map_err(rig_error)?),
             other => Err(unexpected(&other)),
         }
+    }
+
+    /// One ATT operation on the connection held to `device`: its answer, and what the device
+    /// notified meanwhile.
+    pub fn att(
+        &self,
+        device: &str,
+        op: AttOp,
+    ) -> Result<(AttResult, Vec<Notification>), BluezError> {
+        let job = Job::Att {
+            device: device.to_string(),
+            op,
+        };
+        match self.run(job)? {
+            Done::Att { answer, notified } => Ok((answer, notified)),
+            other => Err(unexpected(&other)),
+        }
+    }
+
+    /// The GATT database of the device at the end of the held connection.
+    pub fn discover(&self, device: &str) -> Result<Vec<Characteristic>, BluezError> {
+        match self.att(device, AttOp::Discover)? {
+            (Ok(AttAnswer::Characteristics(found)), _) => Ok(found),
+            (Ok(_), _) => Ok(Vec::new()),
+            (Err(failure), _) => Err(failed(&format!("service discovery failed: {failure}"))),
+        }
+    }
+
+    /// Closes the connection held to `device`, if one is.
+    pub fn close(&self, device: &str) {
+        let _ = self.run(Job::CloseGatt(device.to_string()));
     }
 
     pub fn forget(&self, device: &str) -> Result<(), BluezError> {
