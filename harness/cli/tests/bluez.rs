@@ -1,7 +1,8 @@
 //! The BlueZ central driver (btleplug + D-Bus) against the emulated BlueZ on a private
 //! `dbus-daemon`, whose radio is the virtual rig's phone: `hil rig check` names each reason the
-//! host's Bluetooth is unusable (F16), the driver's error paths, and F10 / F16 run through the
-//! driver on the emulated rig with the virtual rig's snapshots.
+//! host's Bluetooth is unusable (F16), the driver's error paths, and F05 / F14 (GATT: read, write,
+//! subscribe, ATT errors) and F10 / F16 (bonds, adapter) run through the driver on the emulated
+//! rig with the virtual rig's snapshots.
 //!
 //! btleplug reaches the system bus only through `DBUS_SYSTEM_BUS_ADDRESS`, and this workspace
 //! cannot set environment variables in-process (no unsafe code), so whatever runs the driver runs
@@ -88,7 +89,8 @@ fn scenarios_beyond_the_bluez_central_are_skipped_at_plan_time() {
     };
     assert!(line("F10-").ends_with("yes"), "{stdout}");
     assert!(
-        line("F05-").contains("SKIPPED): `phone` (bluez) cannot do application commands"),
+        line("F11-stale-bond-on-lock")
+            .contains("SKIPPED): `phone` (bluez) cannot do application commands"),
         "{stdout}"
     );
     assert!(
@@ -207,7 +209,7 @@ fn emulated_bluez_rig(dir: &Path) -> PathBuf {
 }
 
 #[test]
-fn f10_and_f16_run_through_btleplug_on_the_emulated_rig_with_the_virtual_rigs_snapshots() {
+fn f05_f10_f14_f16_run_through_btleplug_on_the_emulated_rig_with_the_virtual_rigs_snapshots() {
     let Some(bus) = Bus::start(Policy::Open) else {
         return;
     };
@@ -215,7 +217,7 @@ fn f10_and_f16_run_through_btleplug_on_the_emulated_rig_with_the_virtual_rigs_sn
     let rig = emulated_bluez_rig(dir.path());
     let reports = dir.path().join("reports");
     let output = Command::new(env!("CARGO_BIN_EXE_hil"))
-        .args(["run", "F10", "F16", "--report-dir"])
+        .args(["run", "F05", "F10", "F14", "F16", "--report-dir"])
         .arg(&reports)
         .arg("--rig")
         .arg(&rig)
@@ -236,7 +238,7 @@ fn f10_and_f16_run_through_btleplug_on_the_emulated_rig_with_the_virtual_rigs_sn
     )
     .unwrap();
     let scenarios = results["scenarios"].as_array().unwrap();
-    assert_eq!(scenarios.len(), 2, "{stdout}");
+    assert_eq!(scenarios.len(), 4, "{stdout}");
     for scenario in scenarios {
         assert_eq!(scenario["outcome"], "PASS", "{scenario:#}");
         assert_eq!(scenario["snapshot"]["status"], "matched", "{scenario:#}");
@@ -359,7 +361,104 @@ fn child_driver_error_paths() {
 struct BusAddress(String);
 
 impl BusAddress {
+    /// BlueZ over a world with the ring powered.
     fn emulate(&self) -> (hil_sim::emulators::BluezEmulator, bus::World) {
-        bus::emulate_at(&self.0, &virtual_rig())
+        bus::emulate_at(&self.0, &virtual_rig(), &[bus::RING])
     }
+}
+
+#[test]
+fn the_driver_turns_bluetoothds_gatt_errors_into_att_codes() {
+    let Some(bus) = Bus::start(Policy::Open) else {
+        return;
+    };
+    bus::in_child("child_gatt_exchanges", &bus);
+}
+
+#[test]
+#[ignore = "runs in a child process with a private system bus (see bus::in_child)"]
+fn child_gatt_exchanges() {
+    use hil_rig::drivers::bluez::BluezCentral;
+    use hil_rig::{Central, GattOutcome, LinkFailure, LinkOutcome};
+    use hil_scenario::GattRequest;
+
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let deadline = Duration::from_secs(10);
+    let rig = hil_scenario::Rig::load(&virtual_rig()).unwrap();
+    let gatt = &rig.devices["lock"].profile.gatt;
+    let status = gatt.characteristics["status"].clone();
+    let control = gatt.characteristics["control"].clone();
+    let (_bluez, _world) = bus::emulate_at(&child_bus(), &virtual_rig(), &[bus::LOCK]);
+    let mut phone = BluezCentral::new("phone", "hci0");
+    let exchange = |phone: &mut BluezCentral, request: GattRequest| {
+        runtime
+            .block_on(phone.gatt("lock", &request, deadline))
+            .unwrap()
+    };
+
+    // Not bonded yet: BlueZ holds no keys for the lock.
+    assert_eq!(
+        exchange(&mut phone, GattRequest::Read(status.clone())),
+        GattOutcome::Failed(LinkFailure::NotBonded)
+    );
+    let paired = runtime.block_on(phone.pair("lock", deadline)).unwrap();
+    assert_eq!(paired, LinkOutcome::Bonded);
+
+    // A read through ReadValue: lock-fw's `locked`.
+    assert_eq!(
+        exchange(&mut phone, GattRequest::Read(status.clone())),
+        GattOutcome::Read(vec![0x00])
+    );
+    // The firmware's own ATT errors come back through bluetoothd's D-Bus errors:
+    // "Operation failed with ATT error: 0x13" and NotPermitted "Read not permitted".
+    assert_eq!(
+        exchange(
+            &mut phone,
+            GattRequest::Write {
+                characteristic: control.clone(),
+                value: vec![0x7f],
+            }
+        ),
+        GattOutcome::Failed(LinkFailure::Att(0x13))
+    );
+    assert_eq!(
+        exchange(&mut phone, GattRequest::Read(control.clone())),
+        GattOutcome::Failed(LinkFailure::Att(0x02))
+    );
+    // A characteristic the device does not have: attribute not found, found by the driver.
+    let mut missing = status.clone();
+    missing.uuid = "8e7f00ff-5a4b-4c3d-9e2f-1a2b3c4d5e6f".into();
+    assert_eq!(
+        exchange(&mut phone, GattRequest::Read(missing)),
+        GattOutcome::Failed(LinkFailure::Att(0x0A))
+    );
+    // Subscribe, write, hear the bolt move (PropertiesChanged on Value).
+    assert_eq!(
+        exchange(
+            &mut phone,
+            GattRequest::Subscribe {
+                characteristic: status.clone(),
+                write: Some((control.clone(), vec![0x01])),
+                until: Some(vec![0x01]),
+                window: Duration::from_secs(5),
+            }
+        ),
+        GattOutcome::Notified(vec![vec![0x01]])
+    );
+    // Nothing moves: the window closes with nothing heard.
+    assert_eq!(
+        exchange(
+            &mut phone,
+            GattRequest::Subscribe {
+                characteristic: status,
+                write: None,
+                until: None,
+                window: Duration::from_millis(300),
+            }
+        ),
+        GattOutcome::Notified(Vec::new())
+    );
 }

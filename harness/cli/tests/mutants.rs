@@ -95,7 +95,7 @@ fn failure_text(result: &ScenarioResult) -> String {
     "lock",
     "lock-bolt-lost.toml",
     "F05-lock-motor-sag",
-    "+    bolt_unknown"
+    "lock status reads unknown, expected locked"
 )]
 #[case::user_codes_not_restorable(
     "lock",
