@@ -598,3 +598,80 @@ fn a_flooding_console_is_recorded_up_to_a_bound_and_its_events_still_count() {
         "lines past the bound still become events"
     );
 }
+
+/// The lock powered and paired with the phone.
+const LOCK_PAIRED: &str = r#"
+[[setup]]
+power = { device = "lock", volts = 6.0 }
+[[setup]]
+wait_for = { device = "lock", event = "advertising", within = "10s" }
+[[setup]]
+pair = { central = "phone", device = "lock", expect = "ok" }
+"#;
+
+#[test]
+fn a_gatt_value_other_than_expected_is_a_fail_in_the_profiles_words() {
+    let (result, events) = run(&format!(
+        "{LOCK_PAIRED}[[reproduce]]\ngatt_read = {{ central = \"phone\", device = \"lock\", characteristic = \"status\", expect = \"unlocked\" }}\n"
+    ));
+    assert_eq!(result.outcome, Outcome::Fail, "{result:?}");
+    let message = result.message.unwrap();
+    assert!(
+        message.contains("lock status reads locked, expected unlocked"),
+        "{message}"
+    );
+    assert_safe(&events);
+}
+
+#[test]
+fn a_subscription_that_hears_nothing_is_a_fail_that_says_so() {
+    let (result, events) = run(&format!(
+        "{LOCK_PAIRED}[[reproduce]]\nsubscribe = {{ central = \"phone\", device = \"lock\", characteristic = \"status\", expect = \"unlocked\", within = \"3s\" }}\n"
+    ));
+    assert_eq!(result.outcome, Outcome::Fail, "{result:?}");
+    let message = result.message.unwrap();
+    assert!(
+        message.contains("lock did not notify status = unlocked (notified: nothing)"),
+        "{message}"
+    );
+    // The link was held for the window, then closed: the lock logged both ends.
+    let lock = device_events(&events, "lock");
+    assert!(
+        lock.ends_with(&[
+            "connected".into(),
+            "encrypted".into(),
+            "disconnected".into(),
+            "advertising".into()
+        ]),
+        "{lock:?}"
+    );
+}
+
+#[test]
+fn a_write_the_firmware_refuses_is_its_att_error_and_an_accepted_one_moves_the_bolt() {
+    let (result, events) = run(&format!(
+        "{LOCK_PAIRED}[[reproduce]]\ngatt_write = {{ central = \"phone\", device = \"lock\", characteristic = \"control\", value = \"0x7f\", expect = \"fail\" }}\n[[recover]]\ngatt_write = {{ central = \"phone\", device = \"lock\", characteristic = \"control\", value = \"unlock\" }}\n[[recover]]\ngatt_write = {{ central = \"phone\", device = \"lock\", characteristic = \"control\", value = \"unlock\", expect = \"fail\" }}\n"
+    ));
+    assert_eq!(result.outcome, Outcome::Fail, "{result:?}");
+    let message = result.message.unwrap();
+    assert!(
+        message.contains(
+            "phone could write control = unlock to lock, but the step expects it refused"
+        ),
+        "{message}"
+    );
+    let reasons: Vec<&str> = events
+        .iter()
+        .filter_map(|e| match &e.kind {
+            EventKind::DeviceEvent { name, fields, .. } if name == "gatt_failed" => {
+                fields.get("reason").map(String::as_str)
+            }
+            _ => None,
+        })
+        .collect();
+    assert_eq!(reasons, ["att_0x13 (value not allowed)"]);
+    assert!(
+        device_events(&events, "lock").contains(&"motor_start".to_string()),
+        "the accepted write ran the motor"
+    );
+}
