@@ -2,9 +2,10 @@
 //! BlueZ central driver (btleplug + D-Bus) is tested against it on a private `dbus-daemon`.
 //!
 //! While discovering, the adapter listens through the world's central (`Central::scan`) and shows
-//! what it heard as Device1 objects with name and RSSI; Pair and Connect go to the central's
-//! `pair` and `connect`, failures coming back as the D-Bus errors BlueZ returns; RemoveDevice is
-//! `forget`, Powered is `set_adapter_power`. The emulator runs on its own thread on the wall clock.
+//! what it heard as Device1 objects with name and RSSI; Pair goes to the central's `pair`, Connect
+//! opens a connection that stays up for GATT (`gatt.rs`) until Disconnect, failures coming back
+//! as the D-Bus errors BlueZ returns; RemoveDevice is `forget`, Powered is `set_adapter_power`.
+//! The emulator runs on its own thread on the wall clock.
 
 mod gatt;
 mod objects;
