@@ -2,10 +2,11 @@ use std::fmt;
 use std::time::Duration;
 
 use async_trait::async_trait;
+use futures_util::{Stream, StreamExt};
 use hil_scenario::{DeviceCommand, GattRequest, Image};
 use serde::Serialize;
 
-use crate::RigError;
+use crate::{RigError, time};
 
 /// The phone (or a central dongle) that scans for, pairs with and connects to devices.
 ///
@@ -149,6 +150,26 @@ pub enum GattOutcome {
     /// A subscription's notifications, in order (ending with the awaited value, if it came).
     Notified(Vec<Vec<u8>>),
     Failed(LinkFailure),
+}
+
+/// A subscription's listening, the same on every central: the values `notifications` brings
+/// until `until` is among them, the window (rig time) closes, or the stream ends (the link
+/// dropped).
+pub async fn listen(
+    notifications: impl Stream<Item = Vec<u8>>,
+    until: Option<&[u8]>,
+    window: Duration,
+) -> Vec<Vec<u8>> {
+    let mut notifications = std::pin::pin!(notifications);
+    let end = time::Instant::now() + window;
+    let mut notified = Vec::new();
+    while !until.is_some_and(|wanted| notified.iter().any(|v: &Vec<u8>| v == wanted)) {
+        match time::timeout_at(end, notifications.next()).await {
+            Ok(Some(value)) => notified.push(value),
+            Ok(None) | Err(_) => break,
+        }
+    }
+    notified
 }
 
 fn not_supported(central: &str, what: &str) -> RigError {

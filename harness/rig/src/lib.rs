@@ -16,6 +16,7 @@ use std::collections::BTreeMap;
 
 pub use central::{
     Advertisement, Central, CommandOutcome, DfuOutcome, GattOutcome, LinkFailure, LinkOutcome,
+    listen,
 };
 pub use console::Console;
 pub use error::{RigError, RigErrorKind};

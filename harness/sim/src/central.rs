@@ -5,10 +5,11 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use hil_rig::time::{Instant, sleep, timeout, timeout_at};
+use futures_util::StreamExt;
+use hil_rig::time::{sleep, timeout};
 use hil_rig::{
     Advertisement, Central, CommandOutcome, DeviceCommand, DfuOutcome, GattOutcome, GattRequest,
-    LinkFailure, LinkOutcome, RigError,
+    LinkFailure, LinkOutcome, RigError, listen,
 };
 use hil_scenario::Image;
 use tokio::sync::{mpsc, oneshot, watch};
@@ -186,9 +187,7 @@ impl VirtualCentral {
         }
         self.encrypt(device, key, then_silent).await
     }
-}
 
-impl VirtualCentral {
     /// Connects to a bonded device and encrypts the link with the bond, then holds the connection
     /// open for ATT exchanges until the returned link is dropped (BlueZ's Connect … Disconnect).
     pub async fn open_gatt(
@@ -304,20 +303,10 @@ impl GattLink {
                         return failed(failure);
                     }
                 }
-                // Listen until the awaited value comes or the window closes.
-                let end = Instant::now() + *window;
-                let mut notified = Vec::new();
-                while !until
-                    .as_ref()
-                    .is_some_and(|wanted| notified.contains(wanted))
-                {
-                    match timeout_at(end, self.notifications.recv()).await {
-                        Ok(Some(n)) if n.uuid == characteristic.uuid => notified.push(n.value),
-                        Ok(Some(_)) => {}
-                        // The window closed, or the device dropped the connection.
-                        Ok(None) | Err(_) => break,
-                    }
-                }
+                let uuid = &characteristic.uuid;
+                let values = futures_util::stream::poll_fn(|cx| self.notifications.poll_recv(cx))
+                    .filter_map(|n| std::future::ready((n.uuid == *uuid).then_some(n.value)));
+                let notified = listen(values, until.as_deref(), *window).await;
                 GattOutcome::Notified(notified)
             }
         }

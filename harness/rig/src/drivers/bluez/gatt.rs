@@ -12,8 +12,7 @@ use hil_scenario::{Characteristic, GattRequest};
 
 use super::bus::error_parts;
 use super::failure::LinkError;
-use crate::time::{self, Instant};
-use crate::{GattOutcome, LinkFailure};
+use crate::{GattOutcome, LinkFailure, listen};
 
 const ATTRIBUTE_NOT_FOUND: u8 = 0x0A;
 /// The central's supervision timeout: what a device that vanished mid-exchange looks like.
@@ -67,7 +66,7 @@ pub async fn exchange(
                 Err(failure) => return failed(failure),
             };
             // Listening starts before notifications are enabled, so none is missed.
-            let mut notifications = peripheral
+            let notifications = peripheral
                 .notifications()
                 .await
                 .map_err(LinkError::from_btleplug)?;
@@ -79,15 +78,9 @@ pub async fn exchange(
             {
                 return failed(failure);
             }
-            let end = Instant::now() + *window;
-            let mut notified = Vec::new();
-            while !until.as_ref().is_some_and(|v| notified.contains(v)) {
-                match time::timeout_at(end, notifications.next()).await {
-                    Ok(Some(n)) if n.uuid == target.uuid => notified.push(n.value),
-                    Ok(Some(_)) => {}
-                    Ok(None) | Err(_) => break,
-                }
-            }
+            let values = notifications
+                .filter_map(|n| std::future::ready((n.uuid == target.uuid).then_some(n.value)));
+            let notified = listen(values, until.as_deref(), *window).await;
             // The connection closes next, which ends the subscription anyway.
             let _ = peripheral.unsubscribe(&target).await;
             Ok(GattOutcome::Notified(notified))

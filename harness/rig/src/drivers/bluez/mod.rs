@@ -1,7 +1,8 @@
 //! A BLE central on the host's own Bluetooth adapter, through BlueZ: btleplug scans, reads what
-//! was heard, connects and makes GATT exchanges (`gatt.rs`); the BlueZ calls btleplug lacks (Pair, RemoveDevice, Powered) go
-//! straight over D-Bus (`bus.rs`). Devices are found by advertised name or address, as the rig
-//! file's `reach` says; without it a rig device `ring` is the device advertising as `ring`.
+//! was heard, connects and makes GATT exchanges (`gatt.rs`); the BlueZ calls btleplug lacks
+//! (Pair, RemoveDevice, Powered) go straight over D-Bus (`bus.rs`). Devices are found by
+//! advertised name or address, as the rig file's `reach` says; without it a rig device `ring` is
+//! the device advertising as `ring`.
 
 mod bus;
 mod failure;
@@ -196,10 +197,7 @@ impl BluezCentral {
         match time::timeout(deadline, peripheral.connect()).await {
             Err(_) => Ok(Err(LinkFailure::Disconnected(0x08))),
             Ok(Ok(())) => Ok(Ok(peripheral)),
-            Ok(Err(e)) => match self.link_error(LinkError::from_btleplug(e))? {
-                LinkOutcome::Failed(failure) => Ok(Err(failure)),
-                LinkOutcome::Bonded => unreachable!("an error is never a bond"),
-            },
+            Ok(Err(e)) => self.link_error(LinkError::from_btleplug(e)).map(Err),
         }
     }
 
@@ -234,10 +232,9 @@ impl BluezCentral {
         })
     }
 
-    fn link_error(&self, error: LinkError) -> Result<LinkOutcome, RigError> {
-        link_failure(&error)
-            .map(LinkOutcome::Failed)
-            .ok_or_else(|| self.error(error))
+    /// The device's failure a BlueZ error reports, or the rig's error.
+    fn link_error(&self, error: LinkError) -> Result<LinkFailure, RigError> {
+        link_failure(&error).ok_or_else(|| self.error(error))
     }
 }
 
@@ -317,7 +314,7 @@ impl Central for BluezCentral {
                 }
                 Ok(LinkOutcome::Bonded)
             }
-            Ok(Err(e)) => self.link_error(LinkError::Bus(e)),
+            Ok(Err(e)) => self.link_error(LinkError::Bus(e)).map(LinkOutcome::Failed),
         }
     }
 
